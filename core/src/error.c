@@ -20,14 +20,25 @@ dk_status dk_error_set(dk_error *err, dk_status code, const char *fmt, ...) {
 }
 
 dk_status dk_error_prefix(dk_error *err, const char *fmt, ...) {
-    char prefix[DK_ERROR_MSG_MAX], old[DK_ERROR_MSG_MAX];
+    char buf[DK_ERROR_MSG_MAX];
     va_list ap;
+    size_t n;
     if (!err) return DK_OK;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* buf = prefix ": " old message, truncated to the buffer */
+    n = strlen(buf);
+    if (n + 2 < sizeof buf) {
+        buf[n++] = ':';
+        buf[n++] = ' ';
+        size_t m = strnlen(err->msg, sizeof err->msg);
+        if (m > sizeof buf - 1 - n) m = sizeof buf - 1 - n;
+        memcpy(buf + n, err->msg, m);
+        n += m;
+    }
+    buf[n] = '\0';
+    memcpy(err->msg, buf, n + 1);
     return err->code;
 }
 
