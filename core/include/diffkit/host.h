@@ -27,6 +27,9 @@ const dk_plugin *dk_host_at(dk_host *h, size_t i);
 const char *dk_host_path_of(dk_host *h, const dk_plugin *p);
 size_t dk_host_problem_count(dk_host *h);
 const char *dk_host_problem(dk_host *h, size_t i);
+/* The effective search folders of the last scan, in search order. */
+size_t dk_host_path_count(dk_host *h);
+const char *dk_host_path(dk_host *h, size_t i);
 /* Find by kind and name; DK_ENOTFOUND with the closest names suggested. */
 const dk_plugin *dk_host_find(dk_host *h, dk_plugin_kind kind, const char *name, dk_error *err);
 
