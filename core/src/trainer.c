@@ -1,0 +1,263 @@
+/* trainer.c: one k-diffusion-style training step (see trainer.h). */
+#include "diffkit/trainer.h"
+#include "diffkit/draws.h"
+#include "diffkit/log.h"
+#include "diffkit/ops.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct dk_trainer {
+    dk_trainer_setup s;
+    dk_optim *optim;
+    dk_ema *ema;
+    dk_graph *g;
+    dk_rng rng_sigma, rng_noise;
+    dk_dtype dtype;
+    int64_t step;
+    int64_t B, C, H, W;
+    dk_tensor *x, *labels, *noise, *y, *xin, *cn, *target, *weight;
+    double *sigma, *c_skip, *c_out, *c_in, *c_noise, *w;
+    void *swap;            /* saved trained weights while the EMA ones are in use */
+};
+
+static void trainer_free_buffers(dk_trainer *t) {
+    dk_tensor *ts[] = {t->x, t->labels, t->noise, t->y, t->xin, t->cn, t->target, t->weight};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) dk_tensor_free(ts[i]);
+    free(t->sigma);
+}
+
+void dk_trainer_free(dk_trainer *t) {
+    if (!t) return;
+    if (t->swap) dk_trainer_use_ema(t, 0, NULL);
+    dk_optim_free(t->optim);
+    dk_ema_free(t->ema);
+    dk_graph_free(t->g);
+    trainer_free_buffers(t);
+    free(t);
+}
+
+dk_trainer *dk_trainer_new(const dk_trainer_setup *s, dk_error *err) {
+    if (!s->model || !s->precond || !s->density || !s->loader) {
+        dk_error_set(err, DK_EINVAL, "trainer: model, precond, density and loader are all required");
+        return NULL;
+    }
+    if (s->model->plugin->kind != DK_KIND_MODEL || s->precond->plugin->kind != DK_KIND_PRECOND ||
+        s->density->plugin->kind != DK_KIND_SCHEDULE) {
+        dk_error_set(err, DK_EINVAL, "trainer: expected a model, a precond and a schedule (density) plugin");
+        return NULL;
+    }
+    if (!dk_schedule_vt(s->density)->density) {
+        dk_error_set(err, DK_EINVAL, "trainer: schedule '%s' has no training density (it only gives sampling sigmas): use e.g. lognormal or cosine-interpolated",
+                     s->density->plugin->name);
+        return NULL;
+    }
+    if (s->grad_accum < 1) {
+        dk_error_set(err, DK_EINVAL, "trainer: grad_accum = %d, must be >= 1", s->grad_accum);
+        return NULL;
+    }
+    dk_trainer *t = calloc(1, sizeof *t);
+    if (!t) { dk_error_set(err, DK_ENOMEM, "trainer: out of memory"); return NULL; }
+    t->s = *s;
+    t->dtype = dk_params_dtype(s->model->params);
+    const dk_dataset *ds = dk_loader_dataset(s->loader);
+    t->B = dk_loader_config_of(s->loader)->batch;
+    t->C = ds->channels; t->H = ds->height; t->W = ds->width;
+    int64_t shp[4] = {t->B, t->C, t->H, t->W};
+    t->x = dk_tensor_new(t->dtype, 4, shp, err);
+    t->noise = dk_tensor_new(t->dtype, 4, shp, err);
+    t->y = dk_tensor_new(t->dtype, 4, shp, err);
+    t->xin = dk_tensor_new(t->dtype, 4, shp, err);
+    t->target = dk_tensor_new(t->dtype, 4, shp, err);
+    t->labels = dk_tensor_new(DK_I64, 1, &t->B, err);
+    t->cn = dk_tensor_new(t->dtype, 1, &t->B, err);
+    t->weight = dk_tensor_new(t->dtype, 1, &t->B, err);
+    t->sigma = calloc((size_t)t->B * 6, sizeof(double));
+    if (!t->x || !t->noise || !t->y || !t->xin || !t->target || !t->labels || !t->cn || !t->weight || !t->sigma) {
+        if (err && err->code == DK_OK) dk_error_set(err, DK_ENOMEM, "trainer: out of memory");
+        dk_trainer_free(t);
+        return NULL;
+    }
+    t->c_skip = t->sigma + t->B; t->c_out = t->sigma + 2 * t->B; t->c_in = t->sigma + 3 * t->B;
+    t->c_noise = t->sigma + 4 * t->B; t->w = t->sigma + 5 * t->B;
+    t->g = dk_graph_new();
+    t->optim = dk_optim_new(s->model->params, &s->optim, err);
+    if (!t->g || !t->optim) { dk_trainer_free(t); return NULL; }
+    if (dk_optim_set_schedule(t->optim, &s->lr_sched, err)) { dk_trainer_free(t); return NULL; }
+    if (s->use_ema) {
+        t->ema = dk_ema_new(s->model->params, &s->ema, err);
+        if (!t->ema) { dk_trainer_free(t); return NULL; }
+    }
+    dk_rng_init(&t->rng_sigma, s->seed, DK_STREAM_SIGMA);
+    dk_rng_init(&t->rng_noise, s->seed, DK_STREAM_NOISE);
+    return t;
+}
+
+int64_t dk_trainer_steps(const dk_trainer *t) { return t->step; }
+dk_optim *dk_trainer_optim(dk_trainer *t) { return t->optim; }
+dk_ema *dk_trainer_ema(dk_trainer *t) { return t->ema; }
+
+static double tget(const dk_tensor *t, size_t i) {
+    return t->dtype == DK_F32 ? (double)dk_f32(t)[i] : dk_f64(t)[i];
+}
+static void tset(dk_tensor *t, size_t i, double v) {
+    if (t->dtype == DK_F32) dk_f32(t)[i] = (float)v; else dk_f64(t)[i] = v;
+}
+
+/* One micro-batch: forward, loss, backward. Returns the mean loss in *loss. */
+static dk_status micro_batch(dk_trainer *t, int group, dk_train_stats *st, double *loss, dk_error *err) {
+    const dk_precond_vtable *pv = dk_precond_vt(t->s.precond);
+    const dk_model_vtable *mv = dk_model_vt(t->s.model);
+    int64_t B = t->B;
+    size_t P = t->x->numel / (size_t)B;
+    DK_TRY(dk_loader_next(t->s.loader, t->x, t->labels, err));
+
+    dk_draws_src src;
+    dk_draws_init_rng(&src, &t->rng_sigma);
+    if (t->s.stratified) DK_TRY(dk_draws_set_stratified(&src, group, t->s.grad_accum, err));
+    dk_status s = dk_schedule_vt(t->s.density)->density(t->s.density->self, (size_t)B, &src.base, t->sigma, err);
+    if (s) return dk_error_prefix(err, "trainer: sigma density '%s'", t->s.density->plugin->name);
+    for (int64_t b = 0; b < B; b++) {
+        if (!(t->sigma[b] > 0) || !isfinite(t->sigma[b]))
+            return dk_error_set(err, DK_ENUMERIC, "trainer: density '%s' drew sigma = %g (must be finite and > 0): check its min/max options",
+                                t->s.density->plugin->name, t->sigma[b]);
+        st->sigma_min = fmin(st->sigma_min, t->sigma[b]);
+        st->sigma_max = fmax(st->sigma_max, t->sigma[b]);
+        st->sigma_mean_log += log(t->sigma[b]);
+    }
+    if (t->dtype == DK_F32) dk_rng_fill_normal_f32(&t->rng_noise, dk_f32(t->noise), t->noise->numel);
+    else dk_rng_fill_normal_f64(&t->rng_noise, dk_f64(t->noise), t->noise->numel);
+
+    DK_TRY(pv->scalings(t->s.precond->self, (size_t)B, t->sigma, t->c_skip, t->c_out, t->c_in, t->c_noise, err));
+    for (int64_t b = 0; b < B; b++) t->w[b] = 1.0;
+    if (pv->weight) DK_TRY(pv->weight(t->s.precond->self, (size_t)B, t->sigma, t->w, err));
+    for (int64_t b = 0; b < B; b++) {
+        for (size_t i = 0; i < P; i++) {
+            size_t k = (size_t)b * P + i;
+            double xv = tget(t->x, k), yv = xv + t->sigma[b] * tget(t->noise, k);
+            tset(t->y, k, yv);
+            tset(t->xin, k, t->c_in[b] * yv);
+            tset(t->target, k, (xv - t->c_skip[b] * yv) / t->c_out[b]);
+        }
+        tset(t->cn, (size_t)b, t->c_noise[b]);
+        tset(t->weight, (size_t)b, t->w[b]);
+    }
+
+    dk_graph *g = t->g;
+    dk_graph_reset(g);
+    dk_graph_set_grad(g, 1);
+    dk_model_input in = {0};
+    in.x = dk_graph_input(g, t->xin, 0);
+    in.c_noise = dk_graph_input(g, t->cn, 0);
+    dk_model_info info = {0};
+    if (mv->describe) mv->describe(t->s.model->self, &info);
+    in.class_labels = info.num_classes > 0 ? dk_i64(t->labels) : NULL;
+    dk_var *out = mv->forward(t->s.model->self, g, &in);
+    dk_var *per_sample;
+    if (pv->loss) {
+        dk_precond_loss_args a = {out, t->x, t->noise, t->y, t->sigma, t->c_skip, t->c_out, t->c_in, t->c_noise, (size_t)B};
+        per_sample = out ? pv->loss(t->s.precond->self, g, &a) : NULL;
+        if (per_sample && pv->weight) per_sample = dk_mul(g, per_sample, dk_graph_input(g, t->weight, 0));
+    } else {
+        per_sample = dk_mse(g, out, dk_graph_input(g, t->target, 0));
+        per_sample = dk_mul(g, per_sample, dk_graph_input(g, t->weight, 0));
+    }
+    dk_var *mean = dk_mean_all(g, per_sample);
+    dk_var *scaled = dk_scale(g, mean, 1.0 / t->s.grad_accum);
+    s = dk_graph_status(g, err);
+    if (s) return dk_error_prefix(err, "trainer: step %lld forward", (long long)t->step + 1);
+    *loss = tget(mean->value, 0);
+    if (!isfinite(*loss))
+        return dk_error_set(err, DK_ENUMERIC, "trainer: loss is %g at step %lld: training diverged; the weights were not updated (lower the lr or check the data)",
+                            *loss, (long long)t->step + 1);
+    s = dk_graph_backward(g, scaled, err);
+    if (s) return dk_error_prefix(err, "trainer: step %lld backward", (long long)t->step + 1);
+    return DK_OK;
+}
+
+dk_status dk_trainer_step(dk_trainer *t, dk_train_stats *stats, dk_error *err) {
+    dk_train_stats st;
+    memset(&st, 0, sizeof st);
+    st.sigma_min = INFINITY;
+    st.sigma_max = 0;
+    double t0 = dk_time_now();
+    if (t->swap) return dk_error_set(err, DK_ESTATE, "trainer: the EMA weights are swapped in; call use_ema(false) before training");
+    dk_params *p = t->s.model->params;
+    dk_params_zero_grad(p);
+    double loss_sum = 0;
+    for (int k = 0; k < t->s.grad_accum; k++) {
+        double l = 0;
+        dk_status s = micro_batch(t, k, &st, &l, err);
+        dk_graph_reset(t->g);
+        if (s) { dk_params_zero_grad(p); return s; }
+        loss_sum += l;
+    }
+    const char *bad = NULL;
+    if (!dk_grad_all_finite(p, &bad)) {
+        dk_params_zero_grad(p);
+        return dk_error_set(err, DK_ENUMERIC, "trainer: gradient of '%s' is NaN or Inf at step %lld: the weights were not updated (lower the lr or enable clipping)",
+                            bad ? bad : "?", (long long)t->step + 1);
+    }
+    st.grad_norm = t->s.clip_norm > 0 ? dk_grad_clip(p, t->s.clip_norm) : dk_grad_norm(p);
+    st.lr = dk_optim_current_lr(t->optim);
+    DK_TRY(dk_optim_step(t->optim, err));
+    st.ema_decay = t->ema ? dk_ema_update(t->ema) : NAN;
+    t->step++;
+    st.step = t->step;
+    st.loss = loss_sum / t->s.grad_accum;
+    st.sigma_mean_log /= (double)(t->B * t->s.grad_accum);
+    st.seconds = dk_time_now() - t0;
+    if (stats) *stats = st;
+    return DK_OK;
+}
+
+dk_status dk_trainer_use_ema(dk_trainer *t, int on, dk_error *err) {
+    dk_params *p = t->s.model->params;
+    size_t bytes = dk_params_numel(p, 0) * dk_dtype_size(t->dtype);
+    if (on) {
+        if (!t->ema) return dk_error_set(err, DK_ESTATE, "trainer: no EMA configured (set ema = {...} in the experiment)");
+        if (t->swap) return DK_OK;
+        t->swap = malloc(bytes ? bytes : 1);
+        if (!t->swap) return dk_error_set(err, DK_ENOMEM, "trainer: out of memory");
+        memcpy(t->swap, dk_params_data(p), bytes);
+        memcpy(dk_params_data(p), dk_ema_data(t->ema), bytes);
+    } else if (t->swap) {
+        memcpy(dk_params_data(p), t->swap, bytes);
+        free(t->swap);
+        t->swap = NULL;
+    }
+    return DK_OK;
+}
+
+static void fill_checkpoint(dk_trainer *t, dk_checkpoint *c, dk_checkpoint_rng *rngs) {
+    memset(c, 0, sizeof *c);
+    rngs[0].name = "sigma"; rngs[0].rng = &t->rng_sigma;
+    rngs[1].name = "noise"; rngs[1].rng = &t->rng_noise;
+    c->params = t->s.model->params;
+    c->ema = t->ema;
+    c->optim = t->optim;
+    c->loader = t->s.loader;
+    c->rngs = rngs;
+    c->n_rngs = 2;
+    c->step = t->step;
+}
+
+dk_status dk_trainer_save(dk_trainer *t, const char *dir, const char *config, char *path_out, size_t path_n,
+                          dk_error *err) {
+    if (t->swap) return dk_error_set(err, DK_ESTATE, "trainer: cannot checkpoint while the EMA weights are swapped in");
+    dk_checkpoint c;
+    dk_checkpoint_rng rngs[2];
+    fill_checkpoint(t, &c, rngs);
+    c.config = config;
+    return dk_checkpoint_save_dir(dir, &c, path_out, path_n, err);
+}
+
+dk_status dk_trainer_load(dk_trainer *t, const char *path, char **config_out, dk_error *err) {
+    if (t->swap) return dk_error_set(err, DK_ESTATE, "trainer: cannot load while the EMA weights are swapped in");
+    dk_checkpoint c;
+    dk_checkpoint_rng rngs[2];
+    fill_checkpoint(t, &c, rngs);
+    DK_TRY(dk_checkpoint_load(path, &c, config_out, err));
+    t->step = c.step;
+    return DK_OK;
+}
