@@ -47,17 +47,21 @@ static void clear_tty_line(FILE *out) {
 
 void dk_log(dk_log_level l, const char *fmt, ...) {
     static const char *const prefix[] = {"debug: ", "", "warning: ", "error: "};
+    char msg[4096];
     va_list ap;
     if (l < dk_log_get_level()) return;
     if ((int)l < 0 || (int)l > DK_LOG_ERROR) l = DK_LOG_ERROR;
+    msg[0] = '\0';
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    size_t n = strlen(msg);
+    if (n && msg[n - 1] == '\n') msg[--n] = '\0'; /* one newline, whether or not the caller wrote it */
     flockfile(stderr);
     clear_tty_line(stderr);
-    fprintf(stderr, "diffkit: %s", prefix[l]);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    size_t n = strlen(fmt);
-    if (n == 0 || fmt[n - 1] != '\n') fputc('\n', stderr);
+    fprintf(stderr, "diffkit: %s%s\n", prefix[l], msg);
     funlockfile(stderr);
     fflush(stderr);
 }
