@@ -1,6 +1,7 @@
 /* data.c: datasets (Fashion-MNIST / IDX files, image folders) and the
  * resumable, seeded batch loader. Semantics in data.h. */
 #include "diffkit/data.h"
+#include "diffkit/image.h"
 #include "diffkit/rng.h"
 #include <ctype.h>
 #include <dirent.h>
@@ -303,6 +304,233 @@ dk_dataset *dk_dataset_fashion_mnist(const dk_fashion_mnist_options *o, dk_error
     return ds;
 }
 
+/* ---- image folder ------------------------------------------------------- */
+
+typedef struct folder_ctx {
+    char **paths;
+    int64_t *labels;
+    size_t n, cap;
+    char **classes;
+    size_t n_classes;
+    int size, channels;
+    float lut[256];
+} folder_ctx;
+
+static int has_image_ext(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot) return 0;
+    char ext[8];
+    size_t k = 0;
+    for (const char *c = dot + 1; *c && k < sizeof ext - 1; c++) ext[k++] = (char)tolower((unsigned char)*c);
+    ext[k] = 0;
+    return strcmp(ext, "png") == 0 || strcmp(ext, "jpg") == 0 || strcmp(ext, "jpeg") == 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted entry names of dir (hidden ones skipped); *n set. NULL with n = 0 on an empty folder. */
+static char **list_dir(const char *dir, size_t *n, dk_error *err, dk_status *st) {
+    *n = 0;
+    *st = DK_OK;
+    DIR *d = opendir(dir);
+    if (!d) {
+        *st = dk_error_set(err, errno == ENOENT ? DK_ENOTFOUND : DK_EIO, "image folder '%s' cannot be read: %s",
+                           dir, strerror(errno));
+        return NULL;
+    }
+    char **names = NULL;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **nn = realloc(names, nc * sizeof *nn);
+            if (!nn) goto oom;
+            names = nn;
+            cap = nc;
+        }
+        if (!(names[*n] = strdup(e->d_name))) goto oom;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n) qsort(names, *n, sizeof *names, cmp_str);
+    return names;
+oom:
+    closedir(d);
+    for (size_t i = 0; i < *n; i++) free(names[i]);
+    free(names);
+    *n = 0;
+    *st = dk_error_set(err, DK_ENOMEM, "image folder '%s': out of memory", dir);
+    return NULL;
+}
+
+static void free_names(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Adds the images under dir (recursively, sorted) with the given label. */
+static dk_status folder_walk(folder_ctx *c, const char *dir, int64_t label, int depth, dk_error *err) {
+    size_t n;
+    dk_status st;
+    if (depth > 32) return dk_error_set(err, DK_EINVAL, "image folder: '%s' is nested too deeply", dir);
+    char **names = list_dir(dir, &n, err, &st);
+    if (st != DK_OK) return st;
+    for (size_t i = 0; i < n && st == DK_OK; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            st = dk_error_set(err, DK_ENOMEM, "image folder: out of memory");
+            break;
+        }
+        snprintf(path, len, "%s/%s", dir, names[i]);
+        if (is_dir(path)) {
+            st = folder_walk(c, path, label, depth + 1, err);
+            free(path);
+        } else if (has_image_ext(names[i])) {
+            if (c->n == c->cap) {
+                size_t nc = c->cap ? c->cap * 2 : 256;
+                char **np = realloc(c->paths, nc * sizeof *np);
+                if (np) c->paths = np;
+                int64_t *nl = np ? realloc(c->labels, nc * sizeof *nl) : NULL;
+                if (nl) c->labels = nl;
+                if (!np || !nl) {
+                    free(path);
+                    st = dk_error_set(err, DK_ENOMEM, "image folder: out of memory");
+                    break;
+                }
+                c->cap = nc;
+            }
+            c->paths[c->n] = path;
+            c->labels[c->n] = label;
+            c->n++;
+        } else {
+            free(path);
+        }
+    }
+    free_names(names, n);
+    return st;
+}
+
+static void folder_destroy(dk_dataset *ds) {
+    if (!ds) return;
+    folder_ctx *c = ds->ctx;
+    if (c) {
+        free_names(c->paths, c->n);
+        free(c->labels);
+        free_names(c->classes, c->n_classes);
+        free(c);
+    }
+    free(ds);
+}
+
+static dk_status folder_get(const dk_dataset *ds, int64_t i, float *image, int64_t *label, dk_error *err) {
+    const folder_ctx *c = ds->ctx;
+    dk_tensor *src = dk_image_read(c->paths[i], c->channels, err);
+    if (!src) return err ? err->code : DK_EFORMAT;
+    int64_t shape[3] = {c->size, c->size, c->channels};
+    dk_tensor *dst = dk_tensor_new(DK_U8, 3, shape, err);
+    dk_status s = dst ? dk_image_resize_crop(dst, src, err) : (err ? err->code : DK_ENOMEM);
+    if (s == DK_OK) {
+        const uint8_t *px = dst->data; /* (H, W, C) -> (C, H, W) */
+        size_t hw = (size_t)c->size * c->size;
+        for (size_t p = 0; p < hw; p++)
+            for (int ch = 0; ch < c->channels; ch++) image[(size_t)ch * hw + p] = c->lut[px[p * c->channels + ch]];
+        *label = c->labels[i];
+    } else {
+        dk_error_prefix(err, "image '%s'", c->paths[i]);
+    }
+    dk_tensor_free(dst);
+    dk_tensor_free(src);
+    return s;
+}
+
+dk_dataset *dk_dataset_image_folder(const dk_image_folder_options *o, dk_error *err) {
+    if (!o || !o->path) {
+        dk_error_set(err, DK_EINVAL, "image_folder: no path given");
+        return NULL;
+    }
+    if (o->size <= 0 || o->size > 8192) {
+        dk_error_set(err, DK_EINVAL, "image_folder '%s': size = %d must be in [1, 8192]", o->path, o->size);
+        return NULL;
+    }
+    if (o->channels != 1 && o->channels != 3) {
+        dk_error_set(err, DK_EINVAL, "image_folder '%s': channels = %d must be 1 (gray) or 3 (RGB)", o->path,
+                     o->channels);
+        return NULL;
+    }
+    if (!is_dir(o->path)) {
+        dk_error_set(err, DK_ENOTFOUND, "image folder '%s' does not exist or is not a folder", o->path);
+        return NULL;
+    }
+    folder_ctx *c = calloc(1, sizeof *c);
+    dk_dataset *ds = calloc(1, sizeof *ds);
+    size_t n = 0;
+    dk_status st = DK_OK;
+    char **names = NULL;
+    if (!c || !ds) {
+        dk_error_set(err, DK_ENOMEM, "image_folder: out of memory");
+        goto fail;
+    }
+    c->size = o->size;
+    c->channels = o->channels;
+    for (int v = 0; v < 256; v++) c->lut[v] = ((float)v / 255.0f) * 2.0f - 1.0f;
+    ds->ctx = c;
+    ds->destroy = folder_destroy;
+    names = list_dir(o->path, &n, err, &st);
+    if (st != DK_OK) goto fail;
+    /* class sub-folders (torchvision ImageFolder): sorted names -> 0..K-1 */
+    for (size_t i = 0; i < n && st == DK_OK; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", o->path, names[i]);
+        if (!is_dir(path)) continue;
+        char **nc = realloc(c->classes, (c->n_classes + 1) * sizeof *nc);
+        if (!nc || !(nc[c->n_classes] = strdup(names[i]))) {
+            if (nc) c->classes = nc;
+            st = dk_error_set(err, DK_ENOMEM, "image_folder: out of memory");
+            break;
+        }
+        c->classes = nc;
+        st = folder_walk(c, path, (int64_t)c->n_classes, 1, err);
+        c->n_classes++;
+    }
+    if (st != DK_OK) goto fail;
+    if (c->n_classes == 0) st = folder_walk(c, o->path, 0, 0, err); /* unlabelled */
+    if (st != DK_OK) goto fail;
+    if (c->n == 0) {
+        dk_error_set(err, DK_ENOTFOUND,
+                     "image folder '%s' has no .png/.jpg/.jpeg files (expected class sub-folders of images, "
+                     "or images directly in it)",
+                     o->path);
+        goto fail;
+    }
+    free_names(names, n);
+    snprintf(ds->name, sizeof ds->name, "%s", o->path);
+    ds->count = (int64_t)c->n;
+    ds->channels = c->channels;
+    ds->height = ds->width = c->size;
+    ds->num_classes = (int)c->n_classes;
+    ds->thread_safe = 1;
+    ds->get = folder_get;
+    return ds;
+fail:
+    free_names(names, n);
+    if (ds && ds->ctx) folder_destroy(ds);
+    else {
+        free(c);
+        free(ds);
+    }
+    return NULL;
+}
+
 /* ---- loader ---------------------------------------------------------------- */
 
 struct dk_loader {
@@ -311,7 +539,9 @@ struct dk_loader {
     int64_t epoch, index;
     int64_t perm_epoch;  /* epoch of perm, -1 if none */
     int64_t *perm;
-    float *tmp;          /* one image, for F64 output */
+    float *stage;        /* a batch of images, for F64 output */
+    int64_t *bidx, *blab;/* dataset index and label of each batch element */
+    uint64_t *bpos;      /* global position of each batch element */
 };
 
 dk_loader *dk_loader_new(const dk_dataset *ds, const dk_loader_config *c, dk_error *err) {
@@ -346,8 +576,10 @@ dk_loader *dk_loader_new(const dk_dataset *ds, const dk_loader_config *c, dk_err
     l->cfg = *c;
     l->perm_epoch = -1;
     l->perm = malloc((size_t)ds->count * sizeof *l->perm);
-    l->tmp = malloc((size_t)ds->channels * ds->height * ds->width * sizeof(float));
-    if (!l->perm || !l->tmp) {
+    l->bidx = malloc((size_t)c->batch * sizeof *l->bidx);
+    l->blab = malloc((size_t)c->batch * sizeof *l->blab);
+    l->bpos = malloc((size_t)c->batch * sizeof *l->bpos);
+    if (!l->perm || !l->bidx || !l->blab || !l->bpos) {
         dk_error_set(err, DK_ENOMEM, "loader: out of memory for %lld indices", (long long)ds->count);
         dk_loader_free(l);
         return NULL;
@@ -358,7 +590,10 @@ dk_loader *dk_loader_new(const dk_dataset *ds, const dk_loader_config *c, dk_err
 void dk_loader_free(dk_loader *l) {
     if (!l) return;
     free(l->perm);
-    free(l->tmp);
+    free(l->stage);
+    free(l->bidx);
+    free(l->blab);
+    free(l->bpos);
     free(l);
 }
 
@@ -383,18 +618,18 @@ const dk_loader_config *dk_loader_config_of(const dk_loader *l) { return &l->cfg
 int64_t dk_loader_null_class(const dk_loader *l) { return l->ds->num_classes; }
 
 /* The order of epoch e: a permutation drawn at block 2^32 * e of the order stream. */
-static void ensure_perm(dk_loader *l) {
-    if (l->perm_epoch == l->epoch) return;
+static void ensure_perm(dk_loader *l, int64_t epoch) {
+    if (l->perm_epoch == epoch) return;
     int64_t n = l->ds->count;
     if (l->cfg.shuffle) {
         dk_rng r;
         dk_rng_init(&r, l->cfg.seed, DK_STREAM_DATA_ORDER);
-        dk_rng_seek(&r, (uint64_t)l->epoch << 32);
+        dk_rng_seek(&r, (uint64_t)epoch << 32);
         dk_rng_permutation(&r, l->perm, (size_t)n);
     } else {
         for (int64_t i = 0; i < n; i++) l->perm[i] = i;
     }
-    l->perm_epoch = l->epoch;
+    l->perm_epoch = epoch;
 }
 
 /* Draws for the sample at global position g = epoch * count + index: one
@@ -435,33 +670,61 @@ dk_status dk_loader_next(dk_loader *l, dk_tensor *images, dk_tensor *labels, dk_
     DK_TRY(dk_tensor_check(images, "loader images", images->dtype, 4, want, err));
     if (labels) DK_TRY(dk_tensor_check(labels, "loader labels", DK_I64, 1, want, err));
     size_t per = (size_t)ds->channels * ds->height * ds->width;
-    int64_t epoch0 = l->epoch, index0 = l->index;
+    float *stage = dk_f32(images);
+    if (images->dtype == DK_F64) {
+        if (!l->stage) l->stage = malloc((size_t)B * per * sizeof(float));
+        if (!l->stage) return dk_error_set(err, DK_ENOMEM, "loader: out of memory");
+        stage = l->stage;
+    }
+    /* 1. positions of the batch (sequential: permutations are per epoch) */
+    int64_t epoch = l->epoch, index = l->index;
     for (int64_t b = 0; b < B; b++) {
-        ensure_perm(l);
-        int64_t idx = l->perm[l->index];
-        uint64_t g = (uint64_t)l->epoch * (uint64_t)ds->count + (uint64_t)l->index;
-        float *dst = images->dtype == DK_F32 ? dk_f32(images) + (size_t)b * per : l->tmp;
-        int64_t lab = 0;
-        dk_status s = dk_dataset_get(ds, idx, dst, &lab, err);
-        if (s != DK_OK) {
-            dk_error_prefix(err, "loader (epoch %lld, index %lld)", (long long)l->epoch,
-                            (long long)l->index);
-            l->epoch = epoch0; /* a failed batch consumes nothing */
-            l->index = index0;
-            return s;
-        }
-        if (l->cfg.hflip && draw_flip(l->cfg.seed, g)) hflip(dst, ds->channels, ds->height, ds->width);
-        if (l->cfg.label_dropout > 0.0 && draw_drop(l->cfg.seed, g, l->cfg.label_dropout))
-            lab = ds->num_classes;
-        if (images->dtype == DK_F64) {
-            double *d = dk_f64(images) + (size_t)b * per;
-            for (size_t i = 0; i < per; i++) d[i] = dst[i];
-        }
-        if (labels) dk_i64(labels)[b] = lab;
-        if (++l->index == ds->count) {
-            l->index = 0;
-            l->epoch++;
+        ensure_perm(l, epoch);
+        l->bidx[b] = l->perm[index];
+        l->bpos[b] = (uint64_t)epoch * (uint64_t)ds->count + (uint64_t)index;
+        if (++index == ds->count) {
+            index = 0;
+            epoch++;
         }
     }
+    /* 2. fetch (in parallel when the dataset allows it) */
+    dk_status first = DK_OK;
+    int64_t first_b = -1;
+    dk_error local;
+    #pragma omp parallel for schedule(dynamic) if (ds->thread_safe && B > 1)
+    for (int64_t b = 0; b < B; b++) {
+        dk_error e1;
+        int64_t lab = 0;
+        float *dst = stage + (size_t)b * per;
+        dk_status s = dk_dataset_get(ds, l->bidx[b], dst, &lab, &e1);
+        if (s == DK_OK) {
+            if (l->cfg.hflip && draw_flip(l->cfg.seed, l->bpos[b])) hflip(dst, ds->channels, ds->height, ds->width);
+            if (l->cfg.label_dropout > 0.0 && draw_drop(l->cfg.seed, l->bpos[b], l->cfg.label_dropout))
+                lab = ds->num_classes;
+            l->blab[b] = lab;
+        } else {
+            #pragma omp critical(dk_loader_err)
+            if (first_b < 0 || b < first_b) {
+                first_b = b;
+                first = s;
+                local = e1;
+            }
+        }
+    }
+    if (first != DK_OK) {
+        /* a failed batch consumes nothing */
+        uint64_t g = l->bpos[first_b];
+        if (err) *err = local;
+        dk_error_prefix(err, "loader (epoch %llu, index %llu)", (unsigned long long)(g / (uint64_t)ds->count),
+                        (unsigned long long)(g % (uint64_t)ds->count));
+        return first;
+    }
+    if (images->dtype == DK_F64) {
+        double *d = dk_f64(images);
+        for (size_t i = 0; i < (size_t)B * per; i++) d[i] = stage[i];
+    }
+    if (labels) memcpy(dk_i64(labels), l->blab, (size_t)B * sizeof(int64_t));
+    l->epoch = epoch;
+    l->index = index;
     return DK_OK;
 }
