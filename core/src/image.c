@@ -1,0 +1,285 @@
+/* image.c: image files (PNG/JPEG in through stb_image, PNG out through
+ * stb_image_write, both from Debian's libstb-dev), sample grids, and the
+ * resize + centre crop of the image-folder loader. See image.h. */
+#include "diffkit/image.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The stb implementations live here, static, so libdiffkit exports none of
+ * them (unused static functions are only reported at the end of the file). */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wshadow"
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wmisleading-indentation"
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_FAILURE_USERMSG
+#include "stb_image.h"
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include "stb_image_write.h"
+#pragma GCC diagnostic pop
+
+dk_tensor *dk_image_read(const char *path, int channels, dk_error *err) {
+    int w, h, n;
+    if (!path) {
+        dk_error_set(err, DK_EINVAL, "image_read: path is NULL");
+        return NULL;
+    }
+    if (channels < 0 || channels > 4 || channels == 2) {
+        dk_error_set(err, DK_EINVAL, "image_read: %s: channels = %d; use 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)", path,
+                     channels);
+        return NULL;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        dk_error_set(err, DK_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    unsigned char *px = stbi_load_from_file(fp, &w, &h, &n, channels);
+    fclose(fp);
+    if (!px) {
+        dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", path,
+                     stbi_failure_reason());
+        return NULL;
+    }
+    int c = channels ? channels : n;
+    int64_t shape[3] = {h, w, c};
+    dk_tensor *t = dk_tensor_new(DK_U8, 3, shape, err);
+    if (t) memcpy(t->data, px, (size_t)w * (size_t)h * (size_t)c);
+    else dk_error_prefix(err, "%s", path);
+    stbi_image_free(px);
+    return t;
+}
+
+dk_status dk_image_write_png(const char *path, const uint8_t *pixels, int w, int h, int channels, dk_error *err) {
+    if (!path || !pixels) return dk_error_set(err, DK_EINVAL, "image_write_png: NULL path or pixels");
+    if (w <= 0 || h <= 0 || channels < 1 || channels > 4)
+        return dk_error_set(err, DK_EINVAL, "%s: cannot write a %dx%d image with %d channels (1..4)", path, w, h, channels);
+    if ((size_t)w * (size_t)channels > (size_t)0x7fffffff / 2 || (size_t)h > (size_t)0x7fffffff / ((size_t)w * (size_t)channels))
+        return dk_error_set(err, DK_EINVAL, "%s: image %dx%d is too large for PNG output", path, w, h);
+    errno = 0;
+    if (!stbi_write_png(path, w, h, channels, pixels, w * channels))
+        return dk_error_set(err, DK_EIO, "%s: cannot write the PNG: %s", path, errno ? strerror(errno) : "out of memory");
+    return DK_OK;
+}
+
+dk_status dk_image_write_png_tensor(const char *path, const dk_tensor *pixels, dk_error *err) {
+    int64_t want[3] = {-1, -1, -1};
+    DK_TRY(dk_tensor_check(pixels, "image_write_png_tensor: pixels", DK_U8, 3, want, err));
+    if (pixels->shape[0] > 0x7fffffff || pixels->shape[1] > 0x7fffffff || pixels->shape[2] > 4)
+        return dk_error_set(err, DK_EINVAL, "%s: pixels [%lld, %lld, %lld] are not an image (H, W, C <= 4)", path,
+                            (long long)pixels->shape[0], (long long)pixels->shape[1], (long long)pixels->shape[2]);
+    return dk_image_write_png(path, pixels->data, (int)pixels->shape[1], (int)pixels->shape[0], (int)pixels->shape[2], err);
+}
+
+/* [-1, 1] -> 0..255, clamped, rounded to nearest; NaN -> 0. */
+static uint8_t to_u8(double x) {
+    double v = (x + 1.0) * 127.5;
+    if (!(v > 0.0)) return 0;
+    if (v >= 255.0) return 255;
+    return (uint8_t)(v + 0.5);
+}
+
+dk_tensor *dk_image_grid_pixels(const dk_tensor *images, int cols, dk_error *err) {
+    if (!images) {
+        dk_error_set(err, DK_EINVAL, "image_grid: images is NULL");
+        return NULL;
+    }
+    if ((images->dtype != DK_F32 && images->dtype != DK_F64) || images->ndim != 4) {
+        char sb[96];
+        dk_error_set(err, DK_ESHAPE, "image_grid: images must be F32 or F64 [N, C, H, W], got %s %s", dk_dtype_name(images->dtype),
+                     dk_shape_str(images, sb, sizeof sb));
+        return NULL;
+    }
+    int64_t n = images->shape[0], c = images->shape[1], h = images->shape[2], w = images->shape[3];
+    if ((c != 1 && c != 3) || n < 1 || h < 1 || w < 1) {
+        char sb[96];
+        dk_error_set(err, DK_ESHAPE, "image_grid: images %s: need N >= 1 images with 1 or 3 channels", dk_shape_str(images, sb, sizeof sb));
+        return NULL;
+    }
+    if (cols <= 0) {
+        cols = (int)ceil(sqrt((double)n));
+        while ((int64_t)cols * cols < n) cols++;
+    }
+    if (cols > n) cols = (int)n;
+    int64_t rows = (n + cols - 1) / cols;
+    const int64_t pad = DK_IMAGE_GRID_PAD;
+    int64_t gh = rows * (h + pad) + pad, gw = (int64_t)cols * (w + pad) + pad;
+    if (gh > 65535 || gw > 65535) {
+        dk_error_set(err, DK_EINVAL, "image_grid: a %lld x %lld grid is too large; use fewer images", (long long)gh, (long long)gw);
+        return NULL;
+    }
+    int64_t shape[3] = {gh, gw, c};
+    dk_tensor *g = dk_tensor_new(DK_U8, 3, shape, err); /* zeroed: black padding */
+    if (!g) return NULL;
+    uint8_t *o = g->data;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r0 = pad + (i / cols) * (h + pad), c0 = pad + (i % cols) * (w + pad);
+        for (int64_t ch = 0; ch < c; ch++)
+            for (int64_t y = 0; y < h; y++)
+                for (int64_t x = 0; x < w; x++) {
+                    size_t src = (size_t)(((i * c + ch) * h + y) * w + x);
+                    double v = images->dtype == DK_F32 ? (double)dk_f32(images)[src] : dk_f64(images)[src];
+                    o[((size_t)(r0 + y) * (size_t)gw + (size_t)(c0 + x)) * (size_t)c + (size_t)ch] = to_u8(v);
+                }
+    }
+    return g;
+}
+
+dk_status dk_image_grid(const char *path, const dk_tensor *images, int cols, dk_error *err) {
+    dk_tensor *g = dk_image_grid_pixels(images, cols, err);
+    if (!g) return err ? dk_error_prefix(err, "%s", path ? path : "(null)") : DK_EINVAL;
+    dk_status s = dk_image_write_png_tensor(path, g, err);
+    dk_tensor_free(g);
+    return s;
+}
+
+/* Weights of one output index: src[first .. first + count) with w[]. */
+typedef struct taps {
+    int64_t *first, *count;
+    double *w;
+    int64_t stride; /* max taps per output */
+} taps;
+
+static void taps_free(taps *t) {
+    free(t->first);
+    free(t->count);
+    free(t->w);
+}
+
+/* Output o of n_out covers [o + off, o + off + 1) in a source of n_in pixels
+ * scaled by s (so [(o + off) / s, (o + off + 1) / s) in source pixels). */
+static int taps_make(taps *t, int64_t n_in, int64_t n_out, double s, double off) {
+    t->stride = s < 1.0 ? (int64_t)ceil(1.0 / s) + 2 : 2;
+    t->first = malloc((size_t)n_out * sizeof *t->first);
+    t->count = malloc((size_t)n_out * sizeof *t->count);
+    t->w = calloc((size_t)n_out * (size_t)t->stride, sizeof *t->w);
+    if (!t->first || !t->count || !t->w) return -1;
+    for (int64_t o = 0; o < n_out; o++) {
+        double *w = t->w + o * t->stride;
+        if (s < 1.0) { /* area: the mean of the source over the output cell */
+            double a = (o + off) / s, b = (o + off + 1) / s;
+            if (a < 0) a = 0;
+            if (b > (double)n_in) b = (double)n_in;
+            int64_t i0 = (int64_t)floor(a), i1 = (int64_t)ceil(b);
+            if (i0 < 0) i0 = 0;
+            if (i1 > n_in) i1 = n_in;
+            if (i1 <= i0) i1 = i0 + 1;
+            if (i1 - i0 > t->stride) i1 = i0 + t->stride;
+            double tot = 0;
+            for (int64_t i = i0; i < i1; i++) {
+                double lo = a > (double)i ? a : (double)i, hi = b < (double)(i + 1) ? b : (double)(i + 1);
+                w[i - i0] = hi > lo ? hi - lo : 0.0;
+                tot += w[i - i0];
+            }
+            if (tot <= 0) {
+                w[0] = 1.0;
+                tot = 1.0;
+            }
+            for (int64_t i = i0; i < i1; i++) w[i - i0] /= tot;
+            t->first[o] = i0;
+            t->count[o] = i1 - i0;
+        } else { /* bilinear with pixel centres at i + 1/2 */
+            double x = (o + off + 0.5) / s - 0.5;
+            if (x < 0) x = 0;
+            if (x > (double)(n_in - 1)) x = (double)(n_in - 1);
+            int64_t i0 = (int64_t)floor(x);
+            double f = x - (double)i0;
+            if (i0 >= n_in - 1) {
+                t->first[o] = n_in - 1;
+                t->count[o] = 1;
+                w[0] = 1.0;
+            } else {
+                t->first[o] = i0;
+                t->count[o] = 2;
+                w[0] = 1.0 - f;
+                w[1] = f;
+            }
+        }
+    }
+    return 0;
+}
+
+dk_status dk_image_resize_crop(dk_tensor *dst, const dk_tensor *src, dk_error *err) {
+    char a[96], b[96];
+    DK_TRY(dk_tensor_check(src, "image_resize_crop: src [H, W, C]", (dk_dtype)-1, 3, NULL, err));
+    DK_TRY(dk_tensor_check(dst, "image_resize_crop: dst [H, W, C]", (dk_dtype)-1, 3, NULL, err));
+    int64_t h = src->shape[0], w = src->shape[1], c = src->shape[2];
+    int64_t h2 = dst->shape[0], w2 = dst->shape[1];
+    if (dst->shape[2] != c || h < 1 || w < 1 || h2 < 1 || w2 < 1)
+        return dk_error_set(err, DK_ESHAPE, "image_resize_crop: src %s and dst %s need the same channels and non-empty images",
+                            dk_shape_str(src, a, sizeof a), dk_shape_str(dst, b, sizeof b));
+    double sy = (double)h2 / (double)h, sx = (double)w2 / (double)w;
+    double s = sy > sx ? sy : sx; /* cover dst, keep the aspect */
+    double offy = ((double)h * s - (double)h2) / 2.0, offx = ((double)w * s - (double)w2) / 2.0;
+    taps ty = {0}, tx = {0};
+    double *tmp = NULL;
+    dk_status st = DK_OK;
+    if (taps_make(&ty, h, h2, s, offy) || taps_make(&tx, w, w2, s, offx) ||
+        !(tmp = malloc((size_t)h * (size_t)w2 * (size_t)c * sizeof *tmp))) {
+        st = dk_error_set(err, DK_ENOMEM, "image_resize_crop: out of memory");
+        goto done;
+    }
+    /* along W: tmp [H, W2, C] */
+    for (int64_t y = 0; y < h; y++)
+        for (int64_t x = 0; x < w2; x++) {
+            const double *wt = tx.w + x * tx.stride;
+            for (int64_t ch = 0; ch < c; ch++) {
+                double acc = 0;
+                for (int64_t k = 0; k < tx.count[x]; k++)
+                    acc += wt[k] * dk_tensor_get(src, (size_t)((y * w + tx.first[x] + k) * c + ch));
+                tmp[(y * w2 + x) * c + ch] = acc;
+            }
+        }
+    /* along H: dst [H2, W2, C] */
+    int is_int = dst->dtype == DK_U8 || dst->dtype == DK_I32 || dst->dtype == DK_I64;
+    for (int64_t y = 0; y < h2; y++) {
+        const double *wt = ty.w + y * ty.stride;
+        for (int64_t x = 0; x < w2; x++)
+            for (int64_t ch = 0; ch < c; ch++) {
+                double acc = 0;
+                for (int64_t k = 0; k < ty.count[y]; k++) acc += wt[k] * tmp[((ty.first[y] + k) * w2 + x) * c + ch];
+                dk_tensor_set(dst, (size_t)((y * w2 + x) * c + ch), is_int ? floor(acc + 0.5) : acc);
+            }
+    }
+done:
+    taps_free(&ty);
+    taps_free(&tx);
+    free(tmp);
+    return st;
+}
+
+dk_status dk_image_to_chw(dk_tensor *dst, const dk_tensor *src, dk_error *err) {
+    char a[96], b[96];
+    DK_TRY(dk_tensor_check(src, "image_to_chw: src [H, W, C]", DK_U8, 3, NULL, err));
+    if (!dst || (dst->dtype != DK_F32 && dst->dtype != DK_F64) || dst->ndim != 3 || dst->shape[0] != src->shape[2] ||
+        dst->shape[1] != src->shape[0] || dst->shape[2] != src->shape[1])
+        return dk_error_set(err, DK_ESHAPE, "image_to_chw: dst must be F32/F64 [%lld, %lld, %lld] for src U8 %s, got %s %s",
+                            (long long)src->shape[2], (long long)src->shape[0], (long long)src->shape[1],
+                            dk_shape_str(src, a, sizeof a), dst ? dk_dtype_name(dst->dtype) : "NULL",
+                            dst ? dk_shape_str(dst, b, sizeof b) : "");
+    int64_t h = src->shape[0], w = src->shape[1], c = src->shape[2];
+    const uint8_t *p = src->data;
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++) {
+                double v = p[(y * w + x) * c + ch] / 127.5 - 1.0;
+                size_t i = (size_t)((ch * h + y) * w + x);
+                if (dst->dtype == DK_F32) dk_f32(dst)[i] = (float)v;
+                else dk_f64(dst)[i] = v;
+            }
+    return DK_OK;
+}
