@@ -20,10 +20,14 @@
  *              on_step = function(info) } -> Tensor F64 [n, C, H, W], model calls
  *   dk.model_info(model) -> { params =, trainable =, macs = (for h, w), num_classes = ... }
  *   dk.load_weights(model, path [, prefix]) ; dk.save_weights(model, path [, meta])
+ *   dk.image_grid(images, path, cols) writes a PNG grid of [N, C, H, W] images in [-1, 1]
+ *   dk.progress(label, total) -> p:update(done, extra), p:finish(extra) ; dk.time()
  */
 #include "dkl.h"
 #include "diffkit/denoiser.h"
 #include "diffkit/trainer.h"
+#include "diffkit/log.h"
+#include "diffkit/image.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -565,6 +569,46 @@ static int l_save_weights(lua_State *L) {
     return 0;
 }
 
+/* ---- progress line -------------------------------------------------------- */
+
+#define DKL_PROGRESS "diffkit.Progress"
+typedef struct dkl_progress { dk_progress p; int open; } dkl_progress;
+
+static int l_progress(lua_State *L) {
+    const char *label = luaL_checkstring(L, 1);
+    lua_Integer total = luaL_optinteger(L, 2, 0);
+    dkl_progress *u = lua_newuserdatauv(L, sizeof *u, 1);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1); /* keeps the label string alive */
+    luaL_setmetatable(L, DKL_PROGRESS);
+    dk_progress_begin(&u->p, stderr, label, (int64_t)total);
+    u->open = 1;
+    return 1;
+}
+static int pr_update(lua_State *L) {
+    dkl_progress *u = luaL_checkudata(L, 1, DKL_PROGRESS);
+    if (u->open) dk_progress_update(&u->p, (int64_t)luaL_checkinteger(L, 2), luaL_optstring(L, 3, NULL));
+    return 0;
+}
+static int pr_finish(lua_State *L) {
+    dkl_progress *u = luaL_checkudata(L, 1, DKL_PROGRESS);
+    if (u->open) { dk_progress_end(&u->p, luaL_optstring(L, 2, NULL)); u->open = 0; }
+    return 0;
+}
+/* dk.image_grid(images [N, C, H, W] in [-1, 1], path, cols) writes a PNG grid. */
+static int l_image_grid(lua_State *L) {
+    dk_tensor *t = dkl_tensor_check(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    lua_Integer cols = luaL_optinteger(L, 3, 8);
+    dk_error err;
+    if (cols < 1) return luaL_error(L, "dk.image_grid: cols = %d, must be >= 1", (int)cols);
+    if (dk_image_grid(path, t, (int)cols, &err) != DK_OK) return dkl_error(L, &err);
+    return 0;
+}
+static int l_time(lua_State *L) { lua_pushnumber(L, dk_time_now()); return 1; }
+
+static const luaL_Reg progress_methods[] = {{"update", pr_update}, {"finish", pr_finish}, {NULL, NULL}};
+
 static const luaL_Reg dataset_methods[] = {{"count", ds_count}, {"shape", ds_shape}, {"num_classes", ds_num_classes},
                                            {"name", ds_name}, {"get", ds_get}, {"release", dataset_release}, {NULL, NULL}};
 static const luaL_Reg trainer_methods[] = {{"step", tr_step}, {"steps", tr_steps}, {"lr", tr_lr}, {"save", tr_save},
@@ -572,7 +616,8 @@ static const luaL_Reg trainer_methods[] = {{"step", tr_step}, {"steps", tr_steps
                                            {NULL, NULL}};
 static const luaL_Reg funcs[] = {{"dataset", l_dataset}, {"trainer", l_trainer}, {"sample", l_sample},
                                  {"model_info", l_model_info}, {"load_weights", l_load_weights},
-                                 {"save_weights", l_save_weights}, {NULL, NULL}};
+                                 {"save_weights", l_save_weights}, {"progress", l_progress},
+                                 {"time", l_time}, {"image_grid", l_image_grid}, {NULL, NULL}};
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc) {
     luaL_newmetatable(L, name);
@@ -589,6 +634,7 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, l
 static int open_train(lua_State *L) {
     new_class(L, DKL_DATASET, dataset_methods, dataset_release);
     new_class(L, DKL_TRAINER, trainer_methods, trainer_release);
+    new_class(L, DKL_PROGRESS, progress_methods, pr_finish);
     luaL_setfuncs(L, funcs, 0);
     return 0;
 }

@@ -1,0 +1,352 @@
+-- diffkit/experiment.lua: experiments as tables.
+--
+--   local exp = dk.experiment {
+--     name = "E", seed = 0,
+--     data = dk.data.fashion_mnist { split = "train", pad = 2 },
+--     model = dk.model("hdit", { ... }),
+--     precond = dk.precond("edm", { sigma_data = 0.5, weighting = "soft-min-snr" }),
+--     train_sigma = dk.schedule("cosine-interpolated", { min_value = 1e-3, max_value = 1e3 }),
+--     optim = { "adamw", lr = 5e-4, betas = {0.9, 0.95}, weight_decay = 1e-2 },
+--     ema = { power = 0.75, max = 0.9999 }, batch = 64, steps = 20000,
+--     sample = { sampler = dk.sampler("dpmpp_3m_sde", { eta = 1 }), steps = 50,
+--                schedule = dk.schedule("karras", { sigma_min = 0.01, sigma_max = 160 }) },
+--   }
+--   exp:train { out = "runs/E", sample_every = 1000, checkpoint_every = 1000 }
+--   exp:sample { n = 64, out = "grid.png" }
+--
+-- Every key is checked: a misspelt key is an error naming the closest one,
+-- so a typo never trains the wrong model for hours.
+local core = require "diffkit.core"
+local spec = require "diffkit.spec"
+
+local Experiment = {}
+Experiment.__index = Experiment
+
+-- The keys an experiment table may have, with a line of documentation each.
+local KEYS = {
+  name = "run name (folder name under runs/ by default)",
+  description = "one line describing the experiment (shown in tables)",
+  seed = "seed of every random stream (init, data order, sigma, noise)",
+  data = "dataset spec: dk.data.fashion_mnist{...} / dk.data.image_folder{...}",
+  model = "model spec: dk.model(name, opts)",
+  precond = "preconditioner spec: dk.precond(name, opts)",
+  train_sigma = "training sigma density: dk.schedule(name, opts) with a density",
+  optim = "{ 'adamw'|'sgd', lr =, betas =, eps =, weight_decay =, momentum = }",
+  lr_sched = "{ 'constant'|'inverse'|'exponential', warmup =, ... }",
+  ema = "{ power =, max = } (k-diffusion warmup) | { decay = } (fixed) | false",
+  batch = "images per step",
+  steps = "training steps",
+  grad_accum = "micro-batches per optimizer step",
+  clip_norm = "global gradient-norm clipping (0 = off; k-diffusion uses 1)",
+  class_dropout = "probability of dropping the class label (classifier-free guidance)",
+  hflip = "random horizontal flips",
+  stratified = "stratified sigma draws across the batch (k-diffusion)",
+  dtype = "parameter dtype: F32 (default) or F64",
+  sample = "{ sampler =, steps =, schedule =, cfg =, noise = 'iid'|'brownian', n = }",
+  eval = "evaluation settings (issue 6): { n =, features = }",
+  paper = "paper-table metadata: { row =, fid = , ... }",
+  preset = "the preset this table was built for",
+}
+local SAMPLE_KEYS = { sampler = true, steps = true, schedule = true, cfg = true, noise = true, n = true, seed = true }
+
+local function edit_distance(a, b)
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 0, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local c = (a:sub(i, i) == b:sub(j, j)) and 0 or 1
+      d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + c)
+    end
+  end
+  return d[#a][#b]
+end
+
+local function closest(name, keys)
+  local best, bd = nil, math.huge
+  for k in pairs(keys) do
+    local dd = edit_distance(name, k)
+    if dd < bd then best, bd = k, dd end
+  end
+  return best
+end
+
+local function check_keys(t, keys, what, level)
+  for k in pairs(t) do
+    if type(k) ~= "string" or keys[k] == nil then
+      local names = {}
+      for n in pairs(keys) do names[#names + 1] = n end
+      table.sort(names)
+      error(("%s: unknown key '%s' (did you mean '%s'? keys: %s)"):format(
+        what, tostring(k), closest(tostring(k), keys) or "?", table.concat(names, ", ")), level or 3)
+    end
+  end
+end
+
+-- Canonical text of a config: one "path = value" line per leaf, sorted, so
+-- two configs can be compared line by line (resume checks) and the text is
+-- stored in checkpoints.
+local function flatten(v, prefix, out)
+  if type(v) == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    if #keys == 0 then out[#out + 1] = prefix .. " = {}" end
+    for _, k in ipairs(keys) do
+      local kp = type(k) == "number" and ("[" .. k .. "]") or tostring(k)
+      flatten(v[k], prefix == "" and kp or (prefix .. "." .. kp), out)
+    end
+  elseif type(v) == "string" then
+    out[#out + 1] = prefix .. " = " .. string.format("%q", v)
+  elseif type(v) == "number" then
+    out[#out + 1] = prefix .. " = " .. (math.type(v) == "integer" and tostring(v) or string.format("%.17g", v))
+  else
+    out[#out + 1] = prefix .. " = " .. (type(v) == "function" and "<function>" or tostring(v))
+  end
+  return out
+end
+
+function Experiment.config_text(cfg)
+  local copy = {}
+  for k, v in pairs(cfg) do
+    if k ~= "preset" and k ~= "description" and k ~= "paper" and k ~= "eval" then copy[k] = v end
+  end
+  return table.concat(flatten(copy, "", {}), "\n") .. "\n"
+end
+
+-- Lines that differ between two config texts, as "- old" / "+ new".
+function Experiment.config_diff(a, b)
+  local la, lb, sa, sb = {}, {}, {}, {}
+  for l in a:gmatch("[^\n]+") do la[#la + 1] = l; sa[l] = true end
+  for l in b:gmatch("[^\n]+") do lb[#lb + 1] = l; sb[l] = true end
+  local d = {}
+  for _, l in ipairs(la) do if not sb[l] then d[#d + 1] = "- " .. l end end
+  for _, l in ipairs(lb) do if not sa[l] then d[#d + 1] = "+ " .. l end end
+  return d
+end
+
+local function new(cfg)
+  if type(cfg) ~= "table" then error("dk.experiment: expected a table, got a " .. type(cfg), 2) end
+  check_keys(cfg, KEYS, "dk.experiment", 3)
+  for _, k in ipairs { "data", "model", "precond", "train_sigma" } do
+    if cfg[k] == nil then error(("dk.experiment '%s': '%s' is required (%s)"):format(cfg.name or "?", k, KEYS[k]), 2) end
+  end
+  if cfg.sample ~= nil then
+    if type(cfg.sample) ~= "table" then error("dk.experiment: 'sample' must be a table", 2) end
+    if type(cfg.sample.sampler) ~= "string" then check_keys(cfg.sample, SAMPLE_KEYS, "dk.experiment sample", 3) end
+  end
+  local self = setmetatable({ cfg = cfg, name = cfg.name or "experiment" }, Experiment)
+  return self
+end
+
+-- ---- building ----------------------------------------------------------------
+
+function Experiment:dataset()
+  if not self._data then
+    local d = self.cfg.data
+    if type(d) == "userdata" then self._data = d
+    else self._data = core.dataset(d) end
+  end
+  return self._data
+end
+
+function Experiment:model()
+  if not self._model then
+    self._model = spec.instantiate(self.cfg.model, { dtype = self.cfg.dtype or "F32", seed = self.cfg.seed or 0 }, "model")
+  end
+  return self._model
+end
+
+function Experiment:precond()
+  if not self._precond then self._precond = spec.instantiate(self.cfg.precond, nil, "precond") end
+  return self._precond
+end
+
+function Experiment:density()
+  if not self._density then self._density = spec.instantiate(self.cfg.train_sigma, nil, "train_sigma") end
+  return self._density
+end
+
+function Experiment:info(h, w)
+  local i = core.model_info(self:model(), h, w)
+  return i
+end
+
+function Experiment:trainer()
+  if self._trainer then return self._trainer end
+  local c = self.cfg
+  local ema = c.ema
+  if ema == nil then ema = true end
+  self._trainer = core.trainer {
+    model = self:model(), precond = self:precond(), density = self:density(), data = self:dataset(),
+    batch = c.batch or 32, seed = c.seed or 0, hflip = c.hflip or false,
+    label_dropout = c.class_dropout or 0, optim = c.optim, lr_sched = c.lr_sched, ema = ema,
+    grad_accum = c.grad_accum or 1, clip_norm = c.clip_norm or 1.0,
+    stratified = c.stratified == nil and true or c.stratified,
+  }
+  return self._trainer
+end
+
+-- ---- files -------------------------------------------------------------------
+
+local function mkdir_p(path)
+  local ok = os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
+  if not ok then error("cannot create folder '" .. path .. "': check the path and permissions", 3) end
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write_atomic(path, text)
+  local tmp = path .. ".tmp"
+  local f, e = io.open(tmp, "wb")
+  if not f then error("cannot write '" .. path .. "': " .. tostring(e), 3) end
+  f:write(text)
+  f:close()
+  local ok, e2 = os.rename(tmp, path)
+  if not ok then error("cannot write '" .. path .. "': " .. tostring(e2), 3) end
+end
+
+-- ---- sampling ----------------------------------------------------------------
+
+-- The sampler, schedule and step count of cfg.sample (k-diffusion's demo
+-- defaults when absent: DPM++(2M) SDE heun, eta 0, 50 Karras steps).
+function Experiment:sampling(o)
+  o = o or {}
+  local s = self.cfg.sample or {}
+  local sampler = o.sampler or s.sampler or spec.sampler("dpmpp_2m_sde", { eta = 0, solver_type = "heun" })
+  if type(sampler) == "string" then
+    local opts = {}
+    for k, v in pairs(s) do if not SAMPLE_KEYS[k] then opts[k] = v end end
+    sampler = spec.sampler(sampler, opts)
+  end
+  local sched = o.schedule or s.schedule or spec.schedule("karras", { sigma_min = 0.01, sigma_max = 80 })
+  local steps = o.steps or s.steps or 50
+  return spec.instantiate(sampler, nil, "sample.sampler"), spec.instantiate(sched, nil, "sample.schedule"), steps,
+    o.noise or s.noise or "iid", o.cfg or s.cfg or 1
+end
+
+-- Samples n images (EMA weights unless use_ema = false). Returns an F64
+-- Tensor [n, C, H, W] and the number of model calls. With out = "x.png" also
+-- writes a grid (one row per class for class-conditional models).
+function Experiment:sample(o)
+  o = o or {}
+  local model = self:model()
+  local info = core.model_info(model)
+  local n = o.n or (self.cfg.sample and self.cfg.sample.n) or 64
+  local labels = o.labels
+  if labels == nil and info.num_classes > 0 then
+    labels = {}
+    local k = info.num_classes
+    local per = math.max(1, n // k)
+    for i = 1, n do labels[i] = math.min(k - 1, (i - 1) // per) end
+  end
+  local sampler, sched, steps, noise, cfg = self:sampling(o)
+  local tr = self._trainer
+  local use_ema = o.use_ema ~= false and tr ~= nil and self.cfg.ema ~= false
+  if use_ema then tr:use_ema(true) end
+  local data = self._data
+  local shape = o.shape
+  if not shape and info.image_size <= 0 then shape = self:dataset():shape() end
+  local ok, x, calls = pcall(core.sample, {
+    model = model, precond = self:precond(), sampler = sampler, sigmas = sched:sigmas(steps), n = n,
+    labels = labels, cfg = cfg, seed = o.seed or self.cfg.seed or 0, noise = noise, shape = shape,
+    on_step = o.on_step,
+  })
+  if use_ema then tr:use_ema(false) end
+  if not ok then error(x, 2) end
+  if o.out then
+    local cols = o.cols or (info.num_classes > 0 and math.max(1, n // info.num_classes)) or math.ceil(math.sqrt(n))
+    core.image_grid(x, o.out, cols)
+  end
+  _ = data
+  return x, calls
+end
+
+-- ---- training ----------------------------------------------------------------
+
+local CSV_HEADER = "step,loss,lr,grad_norm,ema_decay,sigma_min,sigma_max,samples_per_s,elapsed_s\n"
+
+-- exp:train { out =, steps =, log_every = 10, sample_every = 0, checkpoint_every = 0,
+--             resume = true, force = false, on_log = function(stats) }
+-- Returns the last stats and the run folder.
+function Experiment:train(o)
+  o = o or {}
+  check_keys(o, { out = 1, steps = 1, log_every = 1, sample_every = 1, checkpoint_every = 1, resume = 1, force = 1,
+                  on_log = 1, sample_n = 1, quiet = 1 }, "exp:train", 3)
+  local out = o.out or ("runs/" .. self.name)
+  local steps = o.steps or self.cfg.steps or 1000
+  mkdir_p(out)
+  local tr = self:trainer()
+  local text = Experiment.config_text(self.cfg)
+  local latest = read_file(out .. "/latest")
+  if latest and o.resume ~= false then
+    latest = latest:gsub("%s+$", "")
+    local path = latest:sub(1, 1) == "/" and latest or (out .. "/" .. latest)
+    if not file_exists(path) then path = latest end
+    local stored = tr:load(path)
+    local diff = stored and Experiment.config_diff(stored, text) or {}
+    if #diff > 0 and not o.force then
+      error(("run folder '%s' holds a checkpoint of a different config:\n  %s\nresume with force = true to continue anyway, or use another out folder")
+        :format(out, table.concat(diff, "\n  ")), 2)
+    end
+    if not o.quiet then io.stderr:write(("resumed %s at step %d\n"):format(path, tr:steps())) end
+  end
+  write_atomic(out .. "/config.txt", text)
+  local csv_path = out .. "/log.csv"
+  local fresh = not file_exists(csv_path) or tr:steps() == 0
+  local csv = assert(io.open(csv_path, fresh and "wb" or "ab"))
+  if fresh then csv:write(CSV_HEADER) end
+  local log_every = o.log_every or 10
+  local prog = (not o.quiet) and core.progress(self.name, steps) or nil
+  local t0 = core.time()
+  local last, done0 = nil, tr:steps()
+  local batch = (self.cfg.batch or 32) * (self.cfg.grad_accum or 1)
+  local function checkpoint()
+    return tr:save(out, text)
+  end
+  while tr:steps() < steps do
+    local ok, st = pcall(tr.step, tr)
+    if not ok then
+      if prog then prog:finish("stopped") end
+      csv:close()
+      local have = read_file(out .. "/latest")
+      error(("%s\nthe last good checkpoint is %s"):format(st, have and (out .. "/" .. have:gsub("%s+$", "")) or "none (nothing was saved)"), 2)
+    end
+    last = st
+    local elapsed = core.time() - t0
+    st.samples_per_s = (st.step - done0) * batch / math.max(elapsed, 1e-9)
+    if st.step % log_every == 0 or st.step == steps then
+      csv:write(("%d,%.8g,%.8g,%.8g,%.8g,%.6g,%.6g,%.4g,%.3f\n"):format(st.step, st.loss, st.lr, st.grad_norm,
+        st.ema_decay, st.sigma_min, st.sigma_max, st.samples_per_s, elapsed))
+      csv:flush()
+      if o.on_log then o.on_log(st) end
+    end
+    if prog then prog:update(st.step, ("loss %.4f"):format(st.loss)) end
+    if (o.sample_every or 0) > 0 and st.step % o.sample_every == 0 then
+      self:sample { n = o.sample_n, out = ("%s/samples_%08d.png"):format(out, st.step) }
+    end
+    if (o.checkpoint_every or 0) > 0 and st.step % o.checkpoint_every == 0 then checkpoint() end
+  end
+  if prog then prog:finish(last and ("loss %.4f"):format(last.loss) or nil) end
+  csv:close()
+  if last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint() end
+  return last, out
+end
+
+local M = setmetatable({ new = new, Experiment = Experiment, config_text = Experiment.config_text,
+                         config_diff = Experiment.config_diff, KEYS = KEYS }, {
+  __call = function(_, cfg) return new(cfg) end,
+})
+return M

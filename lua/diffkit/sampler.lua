@@ -1,0 +1,2 @@
+-- diffkit/sampler.lua: dk.sampler(name, opts), a sampler plugin spec (see spec.lua).
+return require("diffkit.spec").sampler
