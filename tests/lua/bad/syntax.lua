@@ -1,0 +1,2 @@
+-- syntax.lua: a deliberate syntax error (tests/host.cmake).
+local x = = 1
