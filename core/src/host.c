@@ -426,7 +426,7 @@ const char *dk_host_path(dk_host *h, size_t i) {
 
 const dk_plugin *dk_host_find(dk_host *h, dk_plugin_kind kind, const char *name, dk_error *err) {
     size_t i, n_kind = 0, used = 0;
-    char names[700] = "", sugg[300], other[160] = "", broken[DK_ERROR_MSG_MAX + 64] = "";
+    char names[700] = "", sugg[300], other[160] = "";
     dk_suggest sg;
     const char *kn = dk_kind_name(kind);
     if (!h) {
@@ -456,11 +456,12 @@ const dk_plugin *dk_host_find(dk_host *h, dk_plugin_kind kind, const char *name,
     }
     /* A file named like the plugin that failed to load says why. */
     for (i = 0; i < h->n_problems && name[0]; i++) {
-        char pat[300];
-        snprintf(pat, sizeof pat, "/%s.so", name);
-        if (strstr(h->problems[i], pat)) {
-            snprintf(broken, sizeof broken, "; a file of that name failed to load: %s", h->problems[i]);
-            break;
+        char pat[300], pat2[300];
+        snprintf(pat, sizeof pat, "/%s.so ", name);
+        snprintf(pat2, sizeof pat2, "/%s.so:", name);
+        if (strstr(h->problems[i], pat) || strstr(h->problems[i], pat2)) {
+            dk_error_set(err, DK_ENOTFOUND, "%s plugin '%s' is not available: %s", kn, name, h->problems[i]);
+            return NULL;
         }
     }
     if (n_kind == 0) {
@@ -470,16 +471,16 @@ const dk_plugin *dk_host_find(dk_host *h, dk_plugin_kind kind, const char *name,
             int w = snprintf(dirs + used, sizeof dirs - used, "%s%s", i ? ":" : "", h->paths[i]);
             if (w > 0) used += (size_t)w;
         }
-        dk_error_set(err, DK_ENOTFOUND, "no %s plugin named '%s': no %s plugins were found in %s%s%s (build them, or set DIFFKIT_PLUGIN_PATH)",
-                     kn, name, kn, dirs[0] ? dirs : "(no search folders)", other, broken);
+        dk_error_set(err, DK_ENOTFOUND, "no %s plugin named '%s': no %s plugins were found in %s%s (build them, or set DIFFKIT_PLUGIN_PATH)",
+                     kn, name, kn, dirs[0] ? dirs : "(no search folders)", other);
         return NULL;
     }
     if (dk_suggest_str(&sg, sugg, sizeof sugg))
-        dk_error_set(err, DK_ENOTFOUND, "no %s plugin named '%s' (did you mean %s? %s plugins: %s)%s%s", kn, name, sugg, kn, names,
-                     other, broken);
+        dk_error_set(err, DK_ENOTFOUND, "no %s plugin named '%s' (did you mean %s? %s plugins: %s)%s", kn, name, sugg, kn, names,
+                     other);
     else
-        dk_error_set(err, DK_ENOTFOUND, "no %s plugin named '%s' (%s plugins: %s)%s%s: `diffkit plugins %s` lists them", kn, name,
-                     kn, names, other, broken, kn);
+        dk_error_set(err, DK_ENOTFOUND, "no %s plugin named '%s' (%s plugins: %s)%s: `diffkit plugins %s` lists them", kn, name,
+                     kn, names, other, kn);
     return NULL;
 }
 

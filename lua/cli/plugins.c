@@ -115,7 +115,8 @@ static int cmd_plugins(int argc, char **argv) {
                            dk_host_path_count(h));
         free(list);
     }
-    for (k = 0; k < dk_host_problem_count(h); k++) fprintf(stderr, "diffkit: skipped: %s\n", dk_host_problem(h, k));
+    if (!name) /* a NAME lookup already says why its own file was skipped */
+        for (k = 0; k < dk_host_problem_count(h); k++) fprintf(stderr, "diffkit: skipped: %s\n", dk_host_problem(h, k));
     fflush(stdout);
     dk_host_free(h);
     return status;

@@ -62,7 +62,7 @@ int main(void) {
     DK_CHECK(dk_host_find(h, DK_KIND_SAMPLER, "cosine-example", &dk_test_err) == NULL);
     CHECK_MSG("'cosine-example' is a schedule plugin");
     DK_CHECK(dk_host_find(h, DK_KIND_SCHEDULE, "broken_abi", &dk_test_err) == NULL);
-    CHECK_MSG("a file of that name failed to load");
+    CHECK_MSG("schedule plugin 'broken_abi' is not available: plugin ");
     CHECK_MSG("ABI 2");
 
     if (p) {
