@@ -49,8 +49,8 @@ void dk_lin_f32(float a, float b, int64_t n, float *out) {
 }
 
 /* Giles (2010), "Approximating the erfinv function", GPU Gems 4: a
- * polynomial in w = -log(1 - y^2) good to ~1e-7, then two Newton steps on
- * erf(x) = y, each squaring the relative error (erf''/erf' = -2x). */
+ * polynomial in w = -log(1 - y^2) good to ~1e-7 for |y| < 1 - 1e-7 (it
+ * is extrapolated beyond), then Halley steps on erf(x) = y. */
 double dk_erfinv(double y) {
     if (isnan(y) || y < -1.0 || y > 1.0) return NAN;
     if (y == 1.0) return INFINITY;
@@ -82,8 +82,11 @@ double dk_erfinv(double y) {
         p = 2.83297682 + p * w;
     }
     double x = p * y;
+    /* Halley steps (Newton with the curvature erf'' = -2x erf'): two from
+     * the central guess reach full precision; far in the tails, where the
+     * single-precision polynomial is extrapolated, a few more are taken. */
     const double two_over_sqrt_pi = 1.1283791670955125739; /* 2/sqrt(pi) */
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 12; k++) {
         double d = two_over_sqrt_pi * exp(-x * x);
         if (d == 0.0) break;
         /* r = erf(x) - y; near |y| = 1 through erfc, since 1 -+ y is exact
@@ -92,7 +95,10 @@ double dk_erfinv(double y) {
         if (y > 0.5) r = (1.0 - y) - erfc(x);
         else if (y < -0.5) r = erfc(-x) - (1.0 + y);
         else r = erf(x) - y;
-        x -= r / d;
+        double step = r / d;
+        step /= 1.0 + x * step;
+        x -= step;
+        if (k >= 1 && fabs(step) <= 1e-16 * fabs(x)) break;
     }
     return x;
 }
