@@ -1,0 +1,13 @@
+/* k_norm.c: compiles the LayerNorm / RMSNorm kernels (k_norm.inc) for F32 and F64. */
+#include <tgmath.h>
+#include "kernels.h"
+
+#define DK_T float
+#define DK_S f32
+#include "k_norm.inc"
+#undef DK_T
+#undef DK_S
+
+#define DK_T double
+#define DK_S f64
+#include "k_norm.inc"
