@@ -31,7 +31,7 @@
 extern "C" {
 #endif
 
-#define DK_SAMPLING_MAX_TMP 16
+#define DK_SAMPLING_MAX_TMP 32
 
 typedef struct dk_sampling {
     const char *name;            /* the sampler, for messages */

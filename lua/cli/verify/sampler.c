@@ -254,10 +254,11 @@ static dk_status verify_sampler(dk_verify *v, dk_error *err) {
         }
         if (st == DK_OK && !(svt->flags & DK_SAMPLER_OWN_SIGMAS))
             st = dk_error_set(err, DK_EFORMAT, "%s: no 'sigmas' tensor, but sampler '%s' needs a schedule", v->path, name);
-        if (st == DK_OK && strcmp(name, "dpm_fast") == 0) {
-            const char *nfe = dk_verify_meta_str(v, "schedule.n", err);
-            st = nfe ? dk_options_set(o, "nfe", nfe, err) : err->code;
-        }
+    }
+    /* dpm_fast's NFE budget is k-diffusion's argument n, recorded as schedule.n */
+    if (st == DK_OK && strcmp(name, "dpm_fast") == 0) {
+        const char *nfe = dk_verify_meta_str(v, "schedule.n", err);
+        st = nfe ? dk_options_set(o, "nfe", nfe, err) : err->code;
     }
     if (st == DK_OK) st = dk_options_finish(o, err);
     if (st == DK_OK) st = dk_instance_create(sp, o, DK_F64, 0, &sampler, err);

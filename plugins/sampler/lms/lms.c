@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define LMS_MAX_ORDER 8
+#define LMS_MAX_ORDER 16
 
 static const dk_option_spec options[] = {
     {"order", DK_OPT_INT, "4", 1.0, LMS_MAX_ORDER, NULL, "number of past derivatives combined (ramps up from 1)", 0},
