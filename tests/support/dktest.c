@@ -31,7 +31,7 @@ const char *dk_test_data(const char *rel) {
 
 const char *dk_test_tmpdir(const char *name) {
     static char buf[4096];
-    char cmd[4200];
+    char cmd[2 * 4096 + 64];
     snprintf(buf, sizeof buf, "%s/tmp/%s", DK_TEST_BINARY_DIR, name);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", buf, buf);
     if (system(cmd) != 0) fprintf(stderr, "could not create %s\n", buf);
