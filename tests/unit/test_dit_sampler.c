@@ -11,11 +11,17 @@
  *    is conditioned on the ORIGINAL timestep index (through the precond's
  *    quantized c_noise), and no noise is added at the last step;
  *  - learned-variance endpoints: v = -1 gives the clipped posterior variance,
- *    v = +1 gives beta, both in learned_var.h and through one sampler step. */
+ *    v = +1 gives beta, both in learned_var.h and through one sampler step;
+ *  - the R1 wiring through the host's denoiser (dk_denoiser: dit +
+ *    ddpm_learned_var, labels, CFG): the aux channel reaches the sampler: a
+ *    zero-initialised DiT whose final bias is set to (eps 0.1, v 0.5) outputs
+ *    those constants and samples exactly like the synthetic constant net; the R2 wiring (learn_sigma = false +
+ *    ddpm_eps) gives D = x for the zero-initialised model. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dktest.h"
+#include "diffkit/denoiser.h"
 #include "../../plugins/precond/ddpm_learned_var/learned_var.h"
 
 #define T_STEPS 1000
@@ -40,6 +46,7 @@ static double net_eps(double xvp, double t) { return 0.5 * tanh(xvp) + 1e-3 * t;
 static double net_v(double xvp, double t) { return 0.9 * sin(3.0 * xvp + 0.01 * t); }
 
 static int constant_v = 0; /* 0: net_v; +1 / -1: that constant, and eps = 0 */
+static int zero_net = 0;   /* 1: the constant net eps = 0.1, v = 0.5 (the DiT of test_pipeline) */
 
 /* ---- the diffkit side: denoiser = ddpm_learned_var scalings + the net ----- */
 
@@ -62,8 +69,9 @@ static dk_status denoise(void *ctx, const dk_tensor *x, const double *sigma, dk_
     for (int64_t b = 0; b < Bn; b++)
         for (size_t i = 0; i < Pn; i++) {
             double xvp = ci[b] * dk_f64(x)[(size_t)b * Pn + i];
-            dk_f64(out)[(size_t)b * 2 * Pn + i] = constant_v ? 0.0 : net_eps(xvp, cn[b]);
-            dk_f64(out)[(size_t)b * 2 * Pn + Pn + i] = constant_v ? (double)constant_v : net_v(xvp, cn[b]);
+            dk_f64(out)[(size_t)b * 2 * Pn + i] = zero_net ? 0.1f : constant_v ? 0.0 : net_eps(xvp, cn[b]);
+            dk_f64(out)[(size_t)b * 2 * Pn + Pn + i] =
+                zero_net ? 0.5 : constant_v ? (double)constant_v : net_v(xvp, cn[b]);
         }
     if (d->calls < 300) d->t_seen[d->calls] = (int64_t)cn[0];
     d->calls++;
@@ -215,6 +223,89 @@ static void test_endpoints(dk_instance *pc) {
     dk_instance_free(smp);
 }
 
+/* Samples with env's denoiser on 10 respaced steps from a fixed start and noise. */
+static void sample10(dk_instance *smp, dk_denoise_fn fn, void *ctx, double *x_out) {
+    dk_instance *sch = make(DK_KIND_SCHEDULE, "ddpm", "respacing", "10");
+    double sig[11];
+    DK_CHECK(sch != NULL);
+    if (!sch) return;
+    DK_CHECK_OK(dk_schedule_vt(sch)->sigmas(sch->self, 10, sig, &dk_test_err));
+    int64_t rshape[5] = {9, NB, 1, 2, 2}, xshape[4] = {NB, 1, 2, 2};
+    dk_tensor *z = dk_tensor_new(DK_F64, 5, rshape, NULL), *x = dk_tensor_new(DK_F64, 4, xshape, NULL);
+    dk_rng r;
+    dk_rng_init(&r, 17, 0);
+    dk_rng_fill_normal_f64(&r, dk_f64(z), z->numel);
+    dk_rng_fill_normal_f64(&r, dk_f64(x), x->numel);
+    for (size_t k = 0; k < x->numel; k++) dk_f64(x)[k] *= sig[0];
+    dk_noise *nz = dk_noise_replay(z, NULL);
+    dk_sampler_env env = {fn, ctx, nz, NULL, NULL};
+    DK_CHECK_OK(dk_sampler_vt(smp)->sample(smp->self, &env, sig, 11, x, &dk_test_err));
+    memcpy(x_out, dk_f64(x), sizeof(double) * NB * NP);
+    dk_noise_free(nz);
+    dk_tensor_free(z);
+    dk_tensor_free(x);
+    dk_instance_free(sch);
+}
+
+static dk_instance *tiny_dit(const char *learn_sigma) {
+    const dk_plugin *p = dk_host_find(host, DK_KIND_MODEL, "dit", &dk_test_err);
+    dk_instance *m = NULL;
+    if (!p) return NULL;
+    dk_options *o = dk_options_new(p);
+    const char *kv[] = {"input_size", "2", "patch_size", "1", "in_channels", "1", "hidden_size", "8", "depth", "1",
+                        "num_heads", "2", "num_classes", "3", "learn_sigma", learn_sigma, NULL};
+    for (const char *const *k = kv; *k; k += 2) DK_CHECK_OK(dk_options_set(o, k[0], k[1], &dk_test_err));
+    dk_instance_create(p, o, DK_F32, 0, &m, &dk_test_err);
+    dk_options_free(o);
+    return m;
+}
+
+static void test_pipeline(dk_instance *pc) {
+    dk_instance *smp = make(DK_KIND_SAMPLER, "ddpm_ancestral", NULL, NULL);
+    dk_instance *m = tiny_dit("true");
+    DK_CHECK(smp && m);
+    if (smp && m) {
+        /* final weights are zero (adaLN-Zero), so out = the final bias: (eps, v) per pixel */
+        dk_param *fb = dk_params_find(m->params, "final_layer.linear.bias");
+        DK_CHECK(fb && fb->var.value->numel == 2);
+        dk_f32(fb->var.value)[0] = 0.1f;
+        dk_f32(fb->var.value)[1] = 0.5f;
+        dk_denoiser *dn = dk_denoiser_new(m, pc, &dk_test_err);
+        int64_t labels[NB] = {0, 2};
+        DK_CHECK_OK(dk_denoiser_set_labels(dn, labels, NB, &dk_test_err));
+        DK_CHECK_OK(dk_denoiser_set_cfg(dn, 2.0, &dk_test_err));
+        double got[NB * NP], want[NB * NP];
+        sample10(smp, dk_denoiser_denoise, dn, got);
+        DK_CHECK(dk_denoiser_calls(dn) == 10);
+        zero_net = 1;
+        den_ctx d = {.pc = pc};
+        sample10(smp, denoise, &d, want);
+        zero_net = 0;
+        for (int k = 0; k < NB * NP; k++) DK_CHECK_NEAR(got[k], want[k], 1e-12, 1e-12);
+        dk_denoiser_free(dn);
+    }
+    dk_instance_free(m);
+    dk_instance_free(smp);
+    /* R2: the same network without the variance channels, wrapped by ddpm_eps */
+    dk_instance *eps = make(DK_KIND_PRECOND, "ddpm_eps", NULL, NULL);
+    dk_instance *m2 = tiny_dit("false");
+    DK_CHECK(eps && m2);
+    if (eps && m2) {
+        dk_denoiser *dn = dk_denoiser_new(m2, eps, &dk_test_err);
+        int64_t xshape[4] = {NB, 1, 2, 2};
+        dk_tensor *x = dk_tensor_new(DK_F64, 4, xshape, NULL), *den = dk_tensor_new(DK_F64, 4, xshape, NULL);
+        for (size_t k = 0; k < x->numel; k++) dk_f64(x)[k] = 0.3 * (double)k - 1.0;
+        double sg[NB] = {2.5, 80.0};
+        DK_CHECK_OK(dk_denoiser_denoise(dn, x, sg, den, NULL, &dk_test_err));
+        for (size_t k = 0; k < x->numel; k++) DK_CHECK_NEAR(dk_f64(den)[k], dk_f64(x)[k], 1e-12, 0); /* eps = 0 */
+        dk_tensor_free(x);
+        dk_tensor_free(den);
+        dk_denoiser_free(dn);
+    }
+    dk_instance_free(m2);
+    dk_instance_free(eps);
+}
+
 int main(void) {
     tables();
     if (!(host = dk_host_new(&dk_test_err))) return 1;
@@ -224,6 +315,7 @@ int main(void) {
         run_case(pc, 250);
         run_case(pc, 10);
         test_endpoints(pc);
+        test_pipeline(pc);
         dk_instance_free(pc);
     }
     dk_host_free(host);
