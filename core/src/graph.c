@@ -14,6 +14,7 @@
 #include "diffkit/rng.h"
 #include "ops/op_internal.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -363,7 +364,19 @@ dk_var *dk_graph_input(dk_graph *g, dk_tensor *t, int requires_grad) {
 
 /* ---- public graph API ---- */
 
+/* One thread pool at a time: the ops parallelize with OpenMP (GEMMs split
+ * into row blocks, each a BLAS call), so OpenBLAS's own pthread pool is set
+ * to one thread unless the user chose OPENBLAS_NUM_THREADS. Both pools
+ * spinning on 2 cores made a DiT block 5x slower than either alone. */
+static void blas_threads_once(void) {
+    static int done = 0;
+    if (done) return;
+    done = 1;
+    if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+}
+
 dk_graph *dk_graph_new(void) {
+    blas_threads_once();
     dk_graph *g = calloc(1, sizeof *g);
     if (g) g->grad_on = 1;
     return g;

@@ -38,8 +38,7 @@ static double maxdiff_f(const float *a, const double *b, size_t n) {
     return m;
 }
 
-static void test_linear_kernels(void) {
-    size_t M = 37, IN = 19, OUT = 23;
+static void test_linear_kernels(size_t M, size_t IN, size_t OUT) {
     double *x = rnd(M * IN), *w = rnd(OUT * IN), *b = rnd(OUT), *go = rnd(M * OUT);
     double *o1 = calloc(M * OUT, 8), *o2 = calloc(M * OUT, 8);
     dk_k_linear_forward_f64(o1, x, w, b, M, IN, OUT);
@@ -455,7 +454,8 @@ int main(void) {
     if (s) seed = strtoull(s, NULL, 10);
     printf("seed %llu (set DK_TEST_SEED to change)\n", (unsigned long long)seed);
     dk_rng_init(&rng, seed, 1);
-    test_linear_kernels();
+    test_linear_kernels(37, 19, 23);
+    test_linear_kernels(300, 40, 50); /* large enough for the row-blocked GEMMs */
     test_layernorm_kernels();
     test_attention_kernels();
     test_local_attention();
