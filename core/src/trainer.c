@@ -116,10 +116,10 @@ static dk_status micro_batch(dk_trainer *t, int group, dk_train_stats *st, doubl
     dk_draws_init_rng(&src, &t->rng_sigma);
     if (t->s.stratified) DK_TRY(dk_draws_set_stratified(&src, group, t->s.grad_accum, err));
     dk_status s = dk_schedule_vt(t->s.density)->density(t->s.density->self, (size_t)B, &src.base, t->sigma, err);
-    if (s) return dk_error_prefix(err, "trainer: sigma density '%s'", t->s.density->plugin->name);
+    if (s) return dk_error_prefix(err, "sigma density '%s'", t->s.density->plugin->name);
     for (int64_t b = 0; b < B; b++) {
         if (!(t->sigma[b] > 0) || !isfinite(t->sigma[b]))
-            return dk_error_set(err, DK_ENUMERIC, "trainer: density '%s' drew sigma = %g (must be finite and > 0): check its min/max options",
+            return dk_error_set(err, DK_ENUMERIC, "density '%s' drew sigma = %g (must be finite and > 0): check its min/max options",
                                 t->s.density->plugin->name, t->sigma[b]);
         st->sigma_min = fmin(st->sigma_min, t->sigma[b]);
         st->sigma_max = fmax(st->sigma_max, t->sigma[b]);
@@ -165,13 +165,13 @@ static dk_status micro_batch(dk_trainer *t, int group, dk_train_stats *st, doubl
     dk_var *mean = dk_mean_all(g, per_sample);
     dk_var *scaled = dk_scale(g, mean, 1.0 / t->s.grad_accum);
     s = dk_graph_status(g, err);
-    if (s) return dk_error_prefix(err, "trainer: step %lld forward", (long long)t->step + 1);
+    if (s) return dk_error_prefix(err, "forward");
     *loss = tget(mean->value, 0);
     if (!isfinite(*loss))
-        return dk_error_set(err, DK_ENUMERIC, "trainer: loss is %g at step %lld: training diverged; the weights were not updated (lower the lr or check the data)",
-                            *loss, (long long)t->step + 1);
+        return dk_error_set(err, DK_ENUMERIC, "loss is %g: training diverged; the weights were not updated (lower the lr or check the data)",
+                            *loss);
     s = dk_graph_backward(g, scaled, err);
-    if (s) return dk_error_prefix(err, "trainer: step %lld backward", (long long)t->step + 1);
+    if (s) return dk_error_prefix(err, "backward");
     return DK_OK;
 }
 
@@ -189,18 +189,21 @@ dk_status dk_trainer_step(dk_trainer *t, dk_train_stats *stats, dk_error *err) {
         double l = 0;
         dk_status s = micro_batch(t, k, &st, &l, err);
         dk_graph_reset(t->g);
-        if (s) { dk_params_zero_grad(p); return s; }
+        if (s) {
+            dk_params_zero_grad(p);
+            return dk_error_prefix(err, "training step %lld", (long long)t->step + 1);
+        }
         loss_sum += l;
     }
     const char *bad = NULL;
     if (!dk_grad_all_finite(p, &bad)) {
         dk_params_zero_grad(p);
-        return dk_error_set(err, DK_ENUMERIC, "trainer: gradient of '%s' is NaN or Inf at step %lld: the weights were not updated (lower the lr or enable clipping)",
-                            bad ? bad : "?", (long long)t->step + 1);
+        return dk_error_set(err, DK_ENUMERIC, "training step %lld: gradient of '%s' is NaN or Inf: the weights were not updated (lower the lr or enable clipping)",
+                            (long long)t->step + 1, bad ? bad : "?");
     }
     st.grad_norm = t->s.clip_norm > 0 ? dk_grad_clip(p, t->s.clip_norm) : dk_grad_norm(p);
     st.lr = dk_optim_current_lr(t->optim);
-    DK_TRY(dk_optim_step(t->optim, err));
+    if (dk_optim_step(t->optim, err)) return dk_error_prefix(err, "training step %lld", (long long)t->step + 1);
     st.ema_decay = t->ema ? dk_ema_update(t->ema) : NAN;
     t->step++;
     st.step = t->step;

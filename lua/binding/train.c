@@ -503,6 +503,7 @@ static int l_model_info(lua_State *L) {
     dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
     dk_model_info info = {0};
     if (dk_model_vt(m)->describe) dk_model_vt(m)->describe(m->self, &info);
+    int64_t h = (int64_t)luaL_optinteger(L, 2, info.image_size), w = (int64_t)luaL_optinteger(L, 3, h);
     lua_createtable(L, 0, 8);
     lua_pushinteger(L, (lua_Integer)dk_params_numel(m->params, 0)); lua_setfield(L, -2, "params");
     lua_pushinteger(L, (lua_Integer)dk_params_numel(m->params, 1)); lua_setfield(L, -2, "trainable");
@@ -510,7 +511,6 @@ static int l_model_info(lua_State *L) {
     lua_pushinteger(L, info.out_channels); lua_setfield(L, -2, "out_channels");
     lua_pushinteger(L, info.image_size); lua_setfield(L, -2, "image_size");
     lua_pushinteger(L, info.num_classes); lua_setfield(L, -2, "num_classes");
-    int64_t h = (int64_t)luaL_optinteger(L, 2, info.image_size), w = (int64_t)luaL_optinteger(L, 3, h);
     if (h > 0 && dk_model_vt(m)->macs) {
         uint64_t macs = 0;
         dk_error err;
