@@ -14,7 +14,9 @@ dk.core = core
 
 -- dk.extend(base, changes): a deep copy of base with changes applied.
 -- Nested tables with string keys merge; arrays (and any value in changes
--- that is not a table) replace the old value. Neither argument is modified.
+-- that is not a table) replace the old value, and so does a whole plugin spec
+-- (a table with `plugin` and `name`, as dk.model(...) returns). Neither
+-- argument is modified.
 local function is_array(t)
   return type(t) == "table" and (next(t) == nil or rawget(t, 1) ~= nil) and getmetatable(t) == nil
 end
@@ -30,7 +32,10 @@ function dk.extend(base, changes)
   if type(base) ~= "table" then error("dk.extend: base must be a table, got a " .. type(base), 2) end
   local out = copy(base)
   for k, v in pairs(changes or {}) do
-    if type(v) == "table" and not is_array(v) and type(out[k]) == "table" and not is_array(out[k]) then
+    -- A whole plugin spec (dk.model(...), ...) replaces the old one, so a row
+    -- can swap the plugin; a plain table merges (e.g. { opts = { ffn = "geglu" } }).
+    local is_spec = type(v) == "table" and rawget(v, "plugin") ~= nil and rawget(v, "name") ~= nil
+    if not is_spec and type(v) == "table" and not is_array(v) and type(out[k]) == "table" and not is_array(out[k]) then
       out[k] = dk.extend(out[k], v)
     else
       out[k] = copy(v)
