@@ -12,3 +12,6 @@ add_test(NAME lua.sampler_study_smoke
          COMMAND ${DK_CLI} run "${CMAKE_CURRENT_SOURCE_DIR}/lua/study_smoke.lua" ${DK_CLI}
                  "${PROJECT_SOURCE_DIR}/experiments/sampler_study.lua" "${DK_STUDY_SCRATCH}/smoke")
 set_tests_properties(lua.sampler_study_smoke PROPERTIES LABELS lua TIMEOUT 60)
+
+add_test(NAME lua.study_bad_input COMMAND ${DK_CLI} run "${CMAKE_CURRENT_SOURCE_DIR}/lua/study_bad_input.lua")
+set_tests_properties(lua.study_bad_input PROPERTIES LABELS lua TIMEOUT 60)
