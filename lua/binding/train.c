@@ -11,6 +11,7 @@
  *                         momentum =, nesterov = },
  *               lr_sched = { "constant" | "inverse" | "exponential", warmup =, ... },
  *               ema = { power =, max =, min =, inv_gamma = } | { decay = } | false,
+ *                     (decay = false in a table selects the warmup rule),
  *               grad_accum = 1, clip_norm = 1.0 (0 = off), stratified = true }
  *       -> Trainer: tr:step() -> stats table, tr:steps(), tr:save(dir, config) -> path,
  *          tr:load(path) -> config, tr:use_ema(bool), tr:lr(), tr:param_count()
@@ -29,6 +30,7 @@
 #include "diffkit/log.h"
 #include "diffkit/image.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,10 +287,11 @@ static int l_trainer(lua_State *L) {
         check_keys(L, o, "ema", ekeys);
         s.use_ema = 1;
         lua_getfield(L, o, "decay");
-        int fixed = !lua_isnil(L, -1);
+        /* decay = false selects the warmup rule (a row can switch from a fixed-decay parent) */
+        int fixed = !lua_isnil(L, -1) && !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
         lua_pop(L, 1);
         s.ema = dk_ema_config_default(fixed ? DK_EMA_FIXED : DK_EMA_WARMUP);
-        s.ema.decay = opt_num(L, o, "decay", s.ema.decay);
+        if (fixed) s.ema.decay = opt_num(L, o, "decay", s.ema.decay);
         s.ema.power = opt_num(L, o, "power", s.ema.power);
         s.ema.max_value = opt_num(L, o, "max", s.ema.max_value);
         s.ema.min_value = opt_num(L, o, "min", s.ema.min_value);
@@ -413,9 +416,17 @@ static int l_sample(lua_State *L) {
     if (ns < 2) return luaL_error(L, "dk.sample: sigmas needs at least 2 values (got %d)", (int)ns);
     for (int64_t i = 0; i + 1 < ns; i++)
         if (!(sigmas[i] > sigmas[i + 1]))
-            return luaL_error(L, "dk.sample: sigmas must be strictly descending: sigmas[%d] = %g, sigmas[%d] = %g", (int)i + 1,
-                              sigmas[i], (int)i + 2, sigmas[i + 1]);
-    if (sigmas[ns - 1] != 0.0) return luaL_error(L, "dk.sample: the last sigma must be 0 (got %g)", sigmas[ns - 1]);
+        {
+            char msg[256];
+            snprintf(msg, sizeof msg, "dk.sample: sigmas must be strictly descending: sigmas[%d] = %g, sigmas[%d] = %g",
+                     (int)i + 1, sigmas[i], (int)i + 2, sigmas[i + 1]);
+            return luaL_error(L, "%s", msg);
+        }
+    if (sigmas[ns - 1] != 0.0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "dk.sample: the last sigma must be 0 (got %g)", sigmas[ns - 1]);
+        return luaL_error(L, "%s", msg);
+    }
 
     dk_model_info info = {0};
     if (dk_model_vt(model)->describe) dk_model_vt(model)->describe(model->self, &info);

@@ -32,4 +32,13 @@ local d = E.config_diff(t1, t2)
 check.eq(#d, 2, "one line removed, one added")
 check.eq(d[1], "- batch = 4", "old line")
 check.eq(d[2], "+ batch = 8", "new line")
+
+-- dk.sample rejects bad sigmas with the values named.
+local m = dk.plugin("model", "dit", { input_size = 8, patch_size = 4, in_channels = 1, hidden_size = 16, depth = 1, num_heads = 2 })
+local pre, smp = dk.plugin("precond", "edm"), dk.plugin("sampler", "euler")
+check.raises(function() dk.sample { model = m, precond = pre, sampler = smp, sigmas = { 1, 2, 0 } } end,
+  "sigmas must be strictly descending: sigmas[1] = 1, sigmas[2] = 2")
+check.raises(function() dk.sample { model = m, precond = pre, sampler = smp, sigmas = { 2, 1, 0.5 } } end,
+  "the last sigma must be 0 (got 0.5)")
+check.raises(function() dk.sample { model = m, precond = pre, sampler = smp, sigmas = { 2, 0 }, n = 0 } end, "n = 0")
 check.finish()

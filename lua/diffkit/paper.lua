@@ -1,0 +1,260 @@
+-- diffkit/paper.lua: the HDiT paper's ablation table (Crowson et al., ICML 2024,
+-- Table 1 and Table 5) as composable experiments.
+--
+-- Each row lives in experiments/<ID>.lua as a small change of its parent row,
+-- exactly as the paper builds the table:
+--
+--   return dk.paper.row {
+--     id = "B2", parent = "A", description = "A + Neighborhood Attn.", paper_fid = 51.07,
+--     change = function(P) return { model = { opts = { attn = { "neighborhood", "global" } } } } end,
+--   }
+--
+-- `P` is the preset (paper / mini / tiny): the sizes that scale with the
+-- machine. dk.paper.config(id, preset) gives a row's whole experiment table
+-- (its parent's table, extended by its change); running the script trains and
+-- evaluates the row (`diffkit run experiments/E.lua --preset mini`).
+local dk = require "diffkit"
+
+local M = {}
+
+-- The order of the table, and the main rows (issue: ten main rows).
+M.ORDER = { "R1", "R2", "R3", "R4", "A", "B1", "B2", "C", "D", "E", "E2", "E3", "F1", "F2", "G", "H" }
+M.MAIN = { R1 = true, R2 = true, R3 = true, R4 = true, A = true, B1 = true, B2 = true, C = true, D = true, E = true }
+
+-- ---- presets -------------------------------------------------------------------
+-- paper: the paper's ImageNet-128 configurations (paper.md §2). Training needs
+--        the user's ImageNet folder (DIFFKIT_IMAGENET, class sub-folders) and a
+--        GPU-scale budget; `diffkit info` works on it anywhere.
+-- mini:  Fashion-MNIST 32x32 with the same structure scaled down: patch 2,
+--        a 16x16 neighborhood level and an 8x8 global level.
+-- tiny:  the whole table end to end in a few minutes (CI smoke test).
+M.PRESETS = {
+  paper = {
+    image = 128, channels = 3, classes = 1000,
+    data = function()
+      return dk.data.image_folder { path = os.getenv("DIFFKIT_IMAGENET") or "imagenet/train", size = 128, channels = 3 }
+    end,
+    batch = 256, steps = 400000, eval_n = 50000, sample_steps = 50, ddpm_steps = 250,
+    dit = { preset = "B/4", input_size = 128, in_channels = 3 },
+    hdit = { image_size = { 128 }, in_channels = 3, patch = { 4 }, widths = { 384, 768 }, depths = { 2, 11 },
+             d_head = { 64 }, kernel = { 7 }, window = { 8 }, mapping_width = 768, mapping_depth = 1 },
+    single = { image_size = { 128 }, in_channels = 3, patch = { 4 }, widths = { 768 }, depths = { 12 },
+               d_head = { 64 }, mapping_width = 768, mapping_depth = 1 },
+    dit_ema = 0.9999, ema_max = 0.9999,
+  },
+  mini = {
+    image = 32, channels = 1, classes = 10,
+    data = function() return dk.data.fashion_mnist { split = "train", pad = 2 } end,
+    batch = 64, steps = 1500, eval_n = 1000, sample_steps = 50, ddpm_steps = 250,
+    dit = { input_size = 32, in_channels = 1, patch_size = 2, hidden_size = 128, depth = 6, num_heads = 4 },
+    hdit = { image_size = { 32 }, in_channels = 1, patch = { 2 }, widths = { 64, 128 }, depths = { 1, 3 },
+             d_head = { 32 }, kernel = { 7 }, window = { 8 }, mapping_width = 128, mapping_depth = 1 },
+    single = { image_size = { 32 }, in_channels = 1, patch = { 2 }, widths = { 128 }, depths = { 6 },
+               d_head = { 32 }, mapping_width = 128, mapping_depth = 1 },
+    dit_ema = 0.999, ema_max = 0.999,
+  },
+  tiny = {
+    image = 32, channels = 1, classes = 10,
+    data = function() return dk.data.fashion_mnist { split = "train", pad = 2 } end,
+    batch = 8, steps = 12, eval_n = 64, sample_steps = 8, ddpm_steps = 10,
+    dit = { input_size = 32, in_channels = 1, patch_size = 8, hidden_size = 32, depth = 1, num_heads = 2 },
+    hdit = { image_size = { 32 }, in_channels = 1, patch = { 4 }, widths = { 16, 32 }, depths = { 1, 1 },
+             d_head = { 8 }, kernel = { 3 }, window = { 4 }, mapping_width = 32, mapping_depth = 1 },
+    single = { image_size = { 32 }, in_channels = 1, patch = { 4 }, widths = { 32 }, depths = { 2 },
+               d_head = { 8 }, mapping_width = 32, mapping_depth = 1 },
+    dit_ema = 0.99, ema_max = 0.99,
+  },
+}
+
+function M.preset(name)
+  local P = M.PRESETS[name or "mini"]
+  if not P then
+    error(("unknown preset '%s': use paper, mini or tiny"):format(tostring(name)), 2)
+  end
+  P.name = name or "mini"
+  return P
+end
+
+-- The experiments folder: DIFFKIT_EXPERIMENTS, else the folder of the running
+-- script, else ./experiments.
+function M.dir()
+  local env = os.getenv("DIFFKIT_EXPERIMENTS")
+  if env then return env end
+  if M._dir then return M._dir end
+  local s = arg and arg[0]
+  if s then
+    local d = s:match("(.*/)[^/]*$")
+    local f = d and io.open(d .. "R1.lua", "rb")
+    if f then f:close() return d:sub(1, -2) end
+  end
+  return "experiments"
+end
+
+-- ---- rows ------------------------------------------------------------------------
+
+local defs = {}
+local loading = 0
+
+-- Registers a row definition; when the script is the one being run (not
+-- loaded as a parent), trains and evaluates it.
+function M.row(def)
+  assert(type(def) == "table" and type(def.id) == "string", "dk.paper.row: needs a table with id")
+  assert(def.root or type(def.parent) == "string", "dk.paper.row: a row needs a parent (or root = true)")
+  defs[def.id] = def
+  if loading == 0 then
+    M.main(def.id, arg)
+  end
+  return def
+end
+
+-- The definition of a row, loading experiments/<id>.lua if needed.
+function M.def(id)
+  if not defs[id] then
+    local path = M.dir() .. "/" .. id .. ".lua"
+    local chunk, err = loadfile(path)
+    if not chunk then error(("paper row '%s': cannot load %s: %s"):format(id, path, err), 2) end
+    loading = loading + 1
+    local ok, e = pcall(chunk)
+    loading = loading - 1
+    if not ok then error(e, 0) end
+    if not defs[id] then error(("paper row '%s': %s did not define it (dk.paper.row{ id = '%s', ... })"):format(id, path, id), 2) end
+  end
+  return defs[id]
+end
+
+-- A row's parent chain, root first.
+function M.lineage(id)
+  local chain = {}
+  local d = M.def(id)
+  while d do
+    table.insert(chain, 1, d.id)
+    d = (not d.root) and M.def(d.parent) or nil
+  end
+  return chain
+end
+
+-- The whole experiment table of a row for a preset.
+function M.config(id, preset)
+  local P = type(preset) == "table" and preset or M.preset(preset)
+  local d = M.def(id)
+  local cfg
+  if d.root then
+    cfg = d.change(P)
+  else
+    cfg = dk.extend(M.config(d.parent, P), d.change(P))
+  end
+  cfg.name = id
+  cfg.description = d.description
+  cfg.preset = P.name
+  cfg.paper = { row = id, parent = d.parent, fid = d.paper_fid, gflop = d.paper_gflop }
+  return cfg
+end
+
+-- ---- running ---------------------------------------------------------------------
+
+-- Parses "--preset mini --steps 100 --eval-n 500 --out runs --no-eval" style args.
+function M.args(a)
+  local o = { preset = "mini" }
+  local i = 1
+  while a and a[i] do
+    local k = a[i]
+    local function val()
+      i = i + 1
+      if a[i] == nil then error(("option %s needs a value"):format(k), 0) end
+      return a[i]
+    end
+    if k == "--preset" then o.preset = val()
+    elseif k == "--steps" then o.steps = math.tointeger(tonumber(val()))
+    elseif k == "--eval-n" then o.eval_n = math.tointeger(tonumber(val()))
+    elseif k == "--out" then o.out = val()
+    elseif k == "--rows" then o.rows = val()
+    elseif k == "--results" then o.results = val()
+    elseif k == "--no-eval" then o.no_eval = true
+    elseif k == "--force" then o.force = true
+    else error(("unknown option '%s' (options: --preset paper|mini|tiny, --steps N, --eval-n N, --out DIR (runs), --results DIR (results), --rows A,B, --no-eval, --force)"):format(k), 0)
+    end
+    i = i + 1
+  end
+  return o
+end
+
+local function write_atomic(path, text)
+  local f = assert(io.open(path .. ".tmp", "wb"))
+  f:write(text)
+  f:close()
+  assert(os.rename(path .. ".tmp", path))
+end
+
+local function read_metrics(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  local chunk = load("return " .. s, "=" .. path, "t", {})
+  if not chunk then return nil end
+  local ok, t = pcall(chunk)
+  return ok and t or nil
+end
+
+local function serialize(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    if type(v) == "number" then
+      parts[#parts + 1] = ("%s = %s"):format(k, math.type(v) == "integer" and tostring(v) or ("%.9g"):format(v))
+    elseif type(v) == "string" or type(v) == "boolean" then
+      parts[#parts + 1] = ("%s = %s"):format(k, type(v) == "string" and ("%q"):format(v) or tostring(v))
+    end
+  end
+  return "{ " .. table.concat(parts, ", ") .. " }\n"
+end
+
+-- Trains (resuming) and evaluates one row; returns its metrics table.
+-- Metrics are stored in <run>/metrics.lua; a finished row is reused.
+function M.run_row(id, o)
+  o = o or {}
+  local P = M.preset(o.preset)
+  local cfg = M.config(id, P)
+  if o.steps then cfg.steps = o.steps end
+  local run = ("%s/%s/%s"):format(o.out or "runs", P.name, id)
+  local mpath = run .. "/metrics.lua"
+  local m = read_metrics(mpath)
+  if m and m.steps == cfg.steps and not o.force then
+    io.stderr:write(("%s: finished earlier (%s), reusing its metrics\n"):format(id, mpath))
+    return m, run
+  end
+  local exp = dk.experiment(cfg)
+  local info = exp:info(P.image, P.image)
+  io.stderr:write(("%s (%s): %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
+    info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps))
+  local t0 = dk.time()
+  local last = exp:train { out = run, sample_every = 0, checkpoint_every = math.max(1, cfg.steps // 4) }
+  m = { row = id, steps = cfg.steps, params = info.params, trainable = info.trainable, macs = info.macs or 0,
+        loss = last and last.loss or 0 / 0, train_s = dk.time() - t0, preset = P.name }
+  exp:sample { n = P.classes * math.max(1, math.min(8, 80 // P.classes)), out = run .. "/grid.png" }
+  if not o.no_eval and exp.evaluate then
+    local t1 = dk.time()
+    local e = exp:evaluate { n = o.eval_n or P.eval_n }
+    m.fid, m.kid, m.features = e.fid, e.kid, e.features
+    m.eval_n, m.eval_s = e.n, dk.time() - t1
+  end
+  write_atomic(mpath, serialize(m))
+  return m, run
+end
+
+-- `diffkit run experiments/<ID>.lua [--preset P] ...`
+function M.main(id, a)
+  local o = M.args(a)
+  local info = rawget(_G, "DIFFKIT_INFO")
+  if info then -- `diffkit info experiments/<ID>.lua --preset P`: report, do not train
+    dk.experiment(M.config(id, info.preset or o.preset)):train()
+    return
+  end
+  local m, run = M.run_row(id, o)
+  print(("%s: loss %.4f  fid %s  kid %s  (%s)"):format(id, m.loss, tostring(m.fid), tostring(m.kid), run))
+end
+
+return M

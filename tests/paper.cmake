@@ -1,0 +1,13 @@
+# paper.cmake: the paper-table experiments: each row differs from its parent
+# only in what the paper says; `diffkit info` gives the paper's GMACs for the
+# paper preset; the tiny table runs end to end (integration).
+add_test(NAME lua.paper_rows COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/paper/rows.lua)
+set_tests_properties(lua.paper_rows PROPERTIES LABELS lua TIMEOUT 120)
+foreach(row_gmacs "R1;106.4581" "A;32.17" "B1;29.15" "B2;29.10" "E;31.369" "R3;106.39")
+  list(GET row_gmacs 0 row)
+  list(GET row_gmacs 1 gm)
+  add_test(NAME lua.paper_info_${row}
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lua/expect.sh 0 "${row}: .*forward ${gm}[0-9]* GMACs"
+                   $<TARGET_FILE:diffkit_cli> info ${PROJECT_SOURCE_DIR}/experiments/${row}.lua --preset paper)
+  set_tests_properties(lua.paper_info_${row} PROPERTIES LABELS lua TIMEOUT 300)
+endforeach()
