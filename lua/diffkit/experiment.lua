@@ -345,6 +345,153 @@ function Experiment:train(o)
   return last, out
 end
 
+-- ---- evaluation (issue 6; docs/evaluation.md) -------------------------------
+-- Added by the evaluation helper; nothing above is changed.
+
+local EVAL_KEYS = { n = 1, batch = 1, features = 1, seed = 1, images = 1, quiet = 1, real = 1 }
+
+-- The short name of the dataset in feature-net names ("fmnist" for
+-- Fashion-MNIST, else "data" + 8 hex digits of the data spec).
+local function data_tag(d)
+  if type(d) == "table" and d[1] == "fashion_mnist" then return "fmnist" end
+  if type(d) == "table" then return "data" .. core.hash(table.concat(flatten(d, "", {}), "\n")):sub(1, 8) end
+  return "data"
+end
+
+-- The feature network: a FeatNet, a path to a feature-net file, or nil =
+-- diffkit's own classifier for the dataset (cached; trained on first use).
+-- Returns the net and a string identifying it in cache keys.
+function Experiment:feature_net(features, quiet)
+  features = features or (self.cfg.eval and self.cfg.eval.features)
+  if type(features) == "userdata" then return features, features:name() end
+  if type(features) == "string" then
+    local net = core.featnet_load(features)
+    return net, net:name() .. "@" .. features
+  end
+  if features ~= nil then error("exp:evaluate: features must be nil, a feature-net file path or a FeatNet", 3) end
+  if self._featnet then return self._featnet, self._featnet_key end
+  local d = self.cfg.data
+  local test
+  if type(d) == "table" and d[1] == "fashion_mnist" then
+    local t = {}
+    for k, v in pairs(d) do t[k] = v end
+    t.split = "test"
+    test = core.dataset(t)
+  end
+  local net, path = core.featnet_default { train = self:dataset(), test = test, tag = data_tag(d), verbose = not quiet }
+  self._featnet, self._featnet_key = net, net:name() .. "@" .. path
+  return net, self._featnet_key
+end
+
+-- Features of n real training images (the first n of a seeded permutation),
+-- cached in <cache>/features/real-<hash>.safetensors per dataset, feature net, n and seed.
+function Experiment:real_features(net, key, n, seed, batch)
+  local d = self.cfg.data
+  local spec = type(d) == "table" and table.concat(flatten(d, "", {}), "\n") or nil
+  local path
+  if spec then
+    local dir = core.cache_dir() .. "/features"
+    mkdir_p(dir)
+    path = ("%s/real-%s.safetensors"):format(dir, core.hash(("%s\n%s\nn=%d seed=%d"):format(spec, key, n, seed)))
+    if file_exists(path) then
+      local t = core.load(path)
+      if t.features then return t.features end
+    end
+  end
+  local f = net:dataset_features(self:dataset(), n, seed, batch)
+  if path then core.save(path .. ".part", { features = f }, { feature_net = net:name(), n = n, seed = seed }) os.rename(path .. ".part", path) end
+  return f
+end
+
+-- exp:evaluate { n = 2000, batch = 100, features = nil, seed = 0, images = nil, quiet = false }
+--   -> { fid =, kid =, features = "fmnist-cnn-v1", n =, accuracy_of_feature_net =,
+--        ["fid[fmnist-cnn-v1]"] =, ["kid[fmnist-cnn-v1]"] =, model_calls =, seconds = }
+-- Real features: n un-augmented training images. Fake features: n samples
+-- with the experiment's sample settings and EMA weights (exp:sample), in
+-- batches of `batch`, batch i drawn with seed (seed * 100003 + i); or the
+-- given `images` tensor [N, C, H, W] instead of sampling.
+function Experiment:evaluate(o)
+  o = o or {}
+  check_keys(o, EVAL_KEYS, "exp:evaluate", 3)
+  local ev = self.cfg.eval or {}
+  local n = o.n or ev.n or 2000
+  local batch = o.batch or 100
+  local seed = o.seed or 0
+  if n < 2 then error("exp:evaluate: n = " .. tostring(n) .. ", need at least 2 samples", 2) end
+  local t0 = core.time()
+  local net, key = self:feature_net(o.features, o.quiet)
+  local real = self:real_features(net, key, n, seed, batch)
+  local fake, calls = nil, 0
+  if o.images then
+    fake = net:features(o.images, batch)
+  else
+    local parts, done, i = {}, 0, 0
+    local prog = (not o.quiet) and core.progress("sampling for evaluation", n) or nil
+    while done < n do
+      local m = math.min(batch, n - done)
+      local x, c = self:sample { n = m, seed = seed * 100003 + i }
+      parts[#parts + 1] = net:features(x, batch)
+      calls = calls + (c or 0)
+      done, i = done + m, i + 1
+      if prog then prog:update(done) end
+    end
+    if prog then prog:finish() end
+    fake = core.cat0(parts)
+  end
+  local fid, kid = core.fid(real, fake), core.kid(real, fake)
+  local name = net:name()
+  local r = { fid = fid, kid = kid, features = name, n = n, accuracy_of_feature_net = net:accuracy(),
+              model_calls = calls, seconds = core.time() - t0 }
+  r["fid[" .. name .. "]"] = fid
+  r["kid[" .. name .. "]"] = kid
+  return r
+end
+
+-- Parses a config text (Experiment.config_text) back into a table. Values:
+-- %q strings, numbers, booleans, {} ; a function or userdata value cannot be
+-- rebuilt (error naming the line).
+function Experiment.parse_config_text(text)
+  local cfg = {}
+  for line in text:gmatch("[^\n]+") do
+    local path, val = line:match("^(%S+) = (.*)$")
+    if not path then error("config text: cannot parse line '" .. line .. "'", 2) end
+    local v
+    if val:sub(1, 1) == '"' then
+      local f = load("return " .. val, "config", "t", {})
+      v = f and f()
+    elseif val == "true" or val == "false" then v = (val == "true")
+    elseif val == "{}" then v = {}
+    else v = math.tointeger(tonumber(val)) or tonumber(val) end
+    if v == nil then
+      error(("config text: the value of '%s' (%s) cannot be rebuilt from the checkpoint"):format(path, val), 2)
+    end
+    local t, keys = cfg, {}
+    for part in path:gmatch("[^.]+") do
+      local idx = part:match("^%[(%d+)%]$")
+      keys[#keys + 1] = idx and math.tointeger(tonumber(idx)) or part
+    end
+    for i = 1, #keys - 1 do
+      t[keys[i]] = t[keys[i]] or {}
+      t = t[keys[i]]
+    end
+    t[keys[#keys]] = v
+  end
+  return cfg
+end
+
+-- Rebuilds the experiment of a checkpoint (its "config" metadata, written by
+-- exp:train) and loads its weights, EMA and step: `diffkit eval CHECKPOINT`.
+function Experiment.from_checkpoint(path)
+  local meta = core.st_meta(path)
+  if not meta.config then
+    error(("checkpoint '%s' holds no experiment config (metadata 'config'): it was not written by exp:train"):format(path), 2)
+  end
+  local exp = new(Experiment.parse_config_text(meta.config))
+  exp:trainer():load(path)
+  exp.checkpoint_step = tonumber(meta.step)
+  return exp
+end
+
 local M = setmetatable({ new = new, Experiment = Experiment, config_text = Experiment.config_text,
                          config_diff = Experiment.config_diff, KEYS = KEYS }, {
   __call = function(_, cfg) return new(cfg) end,

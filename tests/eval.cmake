@@ -1,0 +1,14 @@
+# Evaluation (issue 6, docs/evaluation.md): unit tests unit.eval_metrics,
+# unit.eval_conv and unit.eval_featnet (a short feature-net run: accuracy far
+# above chance) are globbed from tests/unit; here:
+#  - eval.featnet_full (slow): the full feature-net recipe reaches >= 90 %
+#    test accuracy on Fashion-MNIST 32x32;
+#  - integration.eval_experiment: exp:evaluate and `diffkit eval` on a tiny DiT.
+add_test(NAME eval.featnet_full COMMAND test_eval_featnet)
+set_tests_properties(eval.featnet_full PROPERTIES LABELS slow SKIP_RETURN_CODE 77 TIMEOUT 900
+  ENVIRONMENT "DK_FEATNET_FULL=1")
+
+add_test(NAME integration.eval_experiment
+         COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/lua/eval_experiment.lua)
+set_tests_properties(integration.eval_experiment PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 600
+  ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR};DIFFKIT_BIN=$<TARGET_FILE:diffkit_cli>;DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/diffkit-eval-experiment/cache")
