@@ -387,7 +387,11 @@ static void release_all(dk_graph *g) {
         if (g->tape[i].free_ctx && g->tape[i].ctx) g->tape[i].free_ctx(g->tape[i].ctx);
     g->n_tape = 0;
     g->n_ins = 0;
-    pool_trim(g);
+    /* Trim only after a step that used the graph: a second reset in a row
+     * (the trainer resets before and after each micro-batch) would otherwise
+     * see "nothing reused" and free the whole pool, so every step would
+     * malloc and page-fault its working set again. */
+    if (g->cur || g->n_saved) pool_trim(g);
     for (var_chunk *c = g->chunks; c; c = c->next) {
         for (size_t i = 0; i < c->used; i++) {
             pool_put(g, c->vars[i].v.value);
