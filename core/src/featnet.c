@@ -414,7 +414,7 @@ dk_featnet_recipe dk_featnet_recipe_default(void) {
     dk_featnet_recipe r;
     memset(&r, 0, sizeof r);
     r.c1 = 16, r.c2 = 32, r.c3 = 64, r.fc = 128;
-    r.steps = 1400;
+    r.steps = 2800;
     r.batch = 96;
     r.lr = 2e-3;
     r.lr_final = 0.05;
