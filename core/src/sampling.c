@@ -302,3 +302,14 @@ dk_status dk_dpm_step3(dk_dpm *d, const dk_tensor *x, double t, double t_next, d
     for (size_t k = 0; k < d->s->numel; k++) o[k] = xp[k] - a * e[k] - b * (e2[k] - e[k]);
     return DK_OK;
 }
+
+dk_status dk_churn_create(const dk_options *o, const char *sampler, void **self, dk_error *err) {
+    dk_churn *c = malloc(sizeof *c);
+    if (!c) return dk_error_set(err, DK_ENOMEM, "sampler %s: out of memory", sampler);
+    c->s_churn = dk_opt_float(o, "s_churn");
+    c->s_tmin = dk_opt_float(o, "s_tmin");
+    c->s_tmax = dk_opt_float(o, "s_tmax");
+    c->s_noise = dk_opt_float(o, "s_noise");
+    *self = c;
+    return DK_OK;
+}

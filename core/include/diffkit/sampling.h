@@ -83,6 +83,15 @@ int dk_sampling_step(dk_sampling *s, int64_t i, int64_t n, double sigma, double 
 typedef struct dk_churn {
     double s_churn, s_tmin, s_tmax, s_noise;
 } dk_churn;
+/* The option-table rows of the churn options (euler, heun, dpm_2), and a
+ * create() that reads them into a malloc'd dk_churn (freed with free()). */
+#define DK_CHURN_OPTION_SPECS                                                                                   \
+    {"s_churn", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL,                                                        \
+     "churn: gamma = min(s_churn / n_steps, sqrt(2) - 1) inside [s_tmin, s_tmax] (Karras et al. 2022, Alg. 2)", 0}, \
+    {"s_tmin", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL, "churn only at sigmas >= s_tmin", 0},                    \
+    {"s_tmax", DK_OPT_FLOAT, "inf", 0.0, INFINITY, NULL, "churn only at sigmas <= s_tmax", 0},                  \
+    {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the churn noise (S_noise)", 0}
+dk_status dk_churn_create(const dk_options *o, const char *sampler, void **self, dk_error *err);
 /* The churn part of step i of n (sigma = sigmas[i], sigma_next = sigmas[i+1]):
  * gamma = dk_churn_gamma(...); one noise slice is drawn every step (discarded
  * when gamma = 0; skipped then if there is no noise source);

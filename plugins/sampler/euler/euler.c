@@ -8,23 +8,10 @@
 #include <stdlib.h>
 
 static const dk_option_spec options[] = {
-    {"s_churn", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL,
-     "churn: gamma = min(s_churn / n_steps, sqrt(2) - 1) inside [s_tmin, s_tmax] (Karras et al. 2022, Alg. 2)", 0},
-    {"s_tmin", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL, "churn only at sigmas >= s_tmin", 0},
-    {"s_tmax", DK_OPT_FLOAT, "inf", 0.0, INFINITY, NULL, "churn only at sigmas <= s_tmax", 0},
-    {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the churn noise (S_noise)", 0},
+    DK_CHURN_OPTION_SPECS,
 };
 
-static dk_status create(const dk_options *o, void **self, dk_error *err) {
-    dk_churn *c = malloc(sizeof *c);
-    if (!c) return dk_error_set(err, DK_ENOMEM, "sampler euler: out of memory");
-    c->s_churn = dk_opt_float(o, "s_churn");
-    c->s_tmin = dk_opt_float(o, "s_tmin");
-    c->s_tmax = dk_opt_float(o, "s_tmax");
-    c->s_noise = dk_opt_float(o, "s_noise");
-    *self = c;
-    return DK_OK;
-}
+static dk_status create(const dk_options *o, void **self, dk_error *err) { return dk_churn_create(o, "euler", self, err); }
 
 static void destroy(void *self) { free(self); }
 
