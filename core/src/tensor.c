@@ -6,6 +6,7 @@
  * the target range (NaN -> 0), so no conversion is undefined behaviour.
  * F32/F64 -> F16/BF16 round to nearest even (F64 is first rounded to F32). */
 #include "diffkit/tensor.h"
+#include "diffkit/cuda.h"
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -405,6 +406,8 @@ void dk_tensor_free(dk_tensor *t) {
         dk_tensor_free(t->base);
     else if (t->device == DK_CPU)
         dk_free(t->data);
+    else if (t->device == DK_CUDA)
+        dk_cuda_free(t->data); /* cudaFree (diffkit/cuda.h) */
     free(t);
 }
 

@@ -1,0 +1,5 @@
+# cuda.cmake: the CUDA backend's tests (docs/cuda.md). unit.cuda_device is
+# globbed from tests/unit/test_cuda_device.c; it also carries the label cuda
+# (ctest -L cuda). Without a GPU, a driver or a CUDA build it checks the
+# fallbacks and exits 77, which CTest reports as skipped.
+set_tests_properties(unit.cuda_device PROPERTIES LABELS "unit;cuda")
