@@ -43,14 +43,17 @@ M.PRESETS = {
     dit_ema = 0.9999, ema_max = 0.9999,
   },
   mini = {
+    -- Sized so that the ten main rows train in under 2 hours on 2 cores
+    -- (docs/reproducing.md has the measured times): DiT/R3 ~0.07 GMACs,
+    -- HDiT ~0.015 GMACs per image, 2000 steps of batch 64 each.
     image = 32, channels = 1, classes = 10,
     data = function() return dk.data.fashion_mnist { split = "train", pad = 2 } end,
-    batch = 64, steps = 1500, eval_n = 1000, sample_steps = 50, ddpm_steps = 250,
-    dit = { input_size = 32, in_channels = 1, patch_size = 2, hidden_size = 128, depth = 6, num_heads = 4 },
-    hdit = { image_size = { 32 }, in_channels = 1, patch = { 2 }, widths = { 64, 128 }, depths = { 1, 3 },
-             d_head = { 32 }, kernel = { 7 }, window = { 8 }, mapping_width = 128, mapping_depth = 1 },
-    single = { image_size = { 32 }, in_channels = 1, patch = { 2 }, widths = { 128 }, depths = { 6 },
-               d_head = { 32 }, mapping_width = 128, mapping_depth = 1 },
+    batch = 64, steps = 2000, eval_n = 1000, sample_steps = 50, ddpm_steps = 250,
+    dit = { input_size = 32, in_channels = 1, patch_size = 2, hidden_size = 64, depth = 4, num_heads = 4 },
+    hdit = { image_size = { 32 }, in_channels = 1, patch = { 2 }, widths = { 32, 64 }, depths = { 1, 2 },
+             d_head = { 16 }, kernel = { 7 }, window = { 8 }, mapping_width = 64, mapping_depth = 1 },
+    single = { image_size = { 32 }, in_channels = 1, patch = { 2 }, widths = { 64 }, depths = { 4 },
+               d_head = { 16 }, mapping_width = 64, mapping_depth = 1 },
     dit_ema = 0.999, ema_max = 0.999,
   },
   tiny = {
