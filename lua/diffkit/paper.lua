@@ -225,11 +225,22 @@ function M.run_row(id, o)
   local run = ("%s/%s/%s"):format(o.out or "runs", P.name, id)
   local mpath = run .. "/metrics.lua"
   local m = read_metrics(mpath)
-  if m and m.steps == cfg.steps and not o.force then
+  local need_eval = not o.no_eval and m ~= nil and m.fid == nil
+  if m and m.steps == cfg.steps and not o.force and not need_eval then
     io.stderr:write(("%s: finished earlier (%s), reusing its metrics\n"):format(id, mpath))
     return m, run
   end
   local exp = dk.experiment(cfg)
+  if m and m.steps == cfg.steps and need_eval and not o.force then
+    -- trained earlier without evaluation (--no-eval): load the last checkpoint, evaluate
+    exp:train { out = run, quiet = true }
+    local t1 = dk.time()
+    local e = exp:evaluate { n = o.eval_n or P.eval_n }
+    m.fid, m.kid, m.features = e.fid, e.kid, e.features
+    m.eval_n, m.eval_s = e.n, dk.time() - t1
+    write_atomic(mpath, serialize(m))
+    return m, run
+  end
   local info = exp:info(P.image, P.image)
   io.stderr:write(("%s (%s): %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
     info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps))
