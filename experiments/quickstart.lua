@@ -50,5 +50,6 @@ print(("model: DiT, %.2fM parameters, %.1f MMACs per image; %d steps of batch %d
 local t0 = dk.time()
 local last = exp:train { out = o.out, log_every = 10, sample_every = 500, sample_n = 80, checkpoint_every = 500 }
 local x = exp:sample { n = 80, out = o.out .. "/samples.png" }
+if not x then return end -- `diffkit info` only reports the model
 print(("trained to step %d (loss %.4f) in %.0f s; wrote %s/samples.png (%d samples: one row per class: %s)"):format(
   last and last.step or 0, last and last.loss or 0 / 0, dk.time() - t0, o.out, x:shape()[1], table.concat(CLASSES, ", ")))
