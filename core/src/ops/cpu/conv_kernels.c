@@ -33,13 +33,30 @@
 
 #else /* ---- the template body, T = element type ---------------------------- */
 
-/* cols (C*KH*KW, HO*WO) of one image x (C, H, W) */
-static void S(im2col)(T *cols, const T *x, const dk_conv_dims *d) {
-    size_t P = d->HO * d->WO;
+#ifndef DK_CONV_OW_RANGE
+#define DK_CONV_OW_RANGE
+/* output columns [*lo, *hi) whose input column ow*stride + j - pad lies in [0, W) */
+static void conv_ow_range(const dk_conv_dims *d, size_t j, size_t *lo, size_t *hi) {
+    long long s = d->stride, off = (long long)j - d->pad, W = (long long)d->W, WO = (long long)d->WO;
+    long long l = off >= 0 ? 0 : (-off + s - 1) / s;             /* first ow with ow*s + off >= 0 */
+    long long h = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;   /* one past the last with ow*s + off <= W-1 */
+    if (h > WO) h = WO;
+    if (l > h) l = h;
+    *lo = (size_t)l, *hi = (size_t)h;
+}
+#endif
+
+/* columns of one image x (C, H, W) in cols: row r = (c, i, j) of C*KH*KW at
+ * cols + r * ld, HO*WO values */
+static void S(im2col)(T *cols, size_t ld, const T *x, const dk_conv_dims *d) {
+    size_t P = ld;
     for (size_t c = 0; c < d->C; c++)
         for (size_t i = 0; i < d->KH; i++)
             for (size_t j = 0; j < d->KW; j++) {
                 T *row = cols + ((c * d->KH + i) * d->KW + j) * P;
+                size_t lo, hi;
+                conv_ow_range(d, j, &lo, &hi);
+                long long off = (long long)j - d->pad;
                 for (size_t oh = 0; oh < d->HO; oh++) {
                     long long ih = (long long)(oh * (size_t)d->stride + i) - d->pad;
                     T *r = row + oh * d->WO;
@@ -48,28 +65,37 @@ static void S(im2col)(T *cols, const T *x, const dk_conv_dims *d) {
                         continue;
                     }
                     const T *xr = x + (c * d->H + (size_t)ih) * d->W;
-                    for (size_t ow = 0; ow < d->WO; ow++) {
-                        long long iw = (long long)(ow * (size_t)d->stride + j) - d->pad;
-                        r[ow] = (iw < 0 || iw >= (long long)d->W) ? (T)0 : xr[iw];
+                    for (size_t ow = 0; ow < lo; ow++) r[ow] = 0;
+                    if (d->stride == 1) {
+                        if (hi > lo) memcpy(r + lo, xr + (long long)lo + off, sizeof(T) * (hi - lo));
+                    } else {
+                        for (size_t ow = lo; ow < hi; ow++) r[ow] = xr[(long long)ow * d->stride + off];
                     }
+                    for (size_t ow = hi; ow < d->WO; ow++) r[ow] = 0;
                 }
             }
 }
 
-/* dx (C, H, W) += col2im(dcols) */
-static void S(col2im_add)(T *dx, const T *dcols, const dk_conv_dims *d) {
-    size_t P = d->HO * d->WO;
+/* dx (C, H, W) += col2im(dcols), dcols rows at stride ld as in im2col */
+static void S(col2im_add)(T *dx, const T *dcols, size_t ld, const dk_conv_dims *d) {
+    size_t P = ld;
     for (size_t c = 0; c < d->C; c++)
         for (size_t i = 0; i < d->KH; i++)
             for (size_t j = 0; j < d->KW; j++) {
                 const T *row = dcols + ((c * d->KH + i) * d->KW + j) * P;
+                size_t lo, hi;
+                conv_ow_range(d, j, &lo, &hi);
+                long long off = (long long)j - d->pad;
                 for (size_t oh = 0; oh < d->HO; oh++) {
                     long long ih = (long long)(oh * (size_t)d->stride + i) - d->pad;
                     if (ih < 0 || ih >= (long long)d->H) continue;
                     T *xr = dx + (c * d->H + (size_t)ih) * d->W;
-                    for (size_t ow = 0; ow < d->WO; ow++) {
-                        long long iw = (long long)(ow * (size_t)d->stride + j) - d->pad;
-                        if (iw >= 0 && iw < (long long)d->W) xr[iw] += row[oh * d->WO + ow];
+                    const T *rr = row + oh * d->WO;
+                    if (d->stride == 1) {
+                        T *xo = xr + (long long)lo + off;
+                        for (size_t ow = lo; ow < hi; ow++) xo[ow - lo] += rr[ow];
+                    } else {
+                        for (size_t ow = lo; ow < hi; ow++) xr[(long long)ow * d->stride + off] += rr[ow];
                     }
                 }
             }
@@ -80,7 +106,7 @@ void S(dk_k_conv2d_forward)(T *out, T *cols, const T *x, const T *w, const T *b,
 #pragma omp parallel for schedule(static) if (d->B > 1)
     for (long long bi = 0; bi < (long long)d->B; bi++) {
         T *cb = cols + (size_t)bi * CK * P, *ob = out + (size_t)bi * d->O * P;
-        S(im2col)(cb, x + (size_t)bi * d->C * d->H * d->W, d);
+        S(im2col)(cb, P, x + (size_t)bi * d->C * d->H * d->W, d);
         if (b)
             for (size_t o = 0; o < d->O; o++)
                 for (size_t p = 0; p < P; p++) ob[o * P + p] = b[o];
@@ -126,7 +152,7 @@ void S(dk_k_conv2d_backward)(T *dx, T *dw, T *db, const T *dout, const T *cols, 
                 /* dcols (CK, P) = w^T (CK, O) dout_b (O, P) */
                 GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int)CK, (int)P, (int)O, 1, w, (int)CK,
                      dout + (size_t)bi * O * P, (int)P, 0, dcols, (int)P);
-                S(col2im_add)(dx + (size_t)bi * d->C * d->H * d->W, dcols, d);
+                S(col2im_add)(dx + (size_t)bi * d->C * d->H * d->W, dcols, P, d);
             }
             free(dcols);
         }
