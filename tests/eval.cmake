@@ -1,6 +1,8 @@
 # Evaluation (issue 6, docs/evaluation.md): unit tests unit.eval_metrics,
-# unit.eval_conv and unit.eval_featnet (a short feature-net run: accuracy far
-# above chance) are globbed from tests/unit; here:
+# unit.eval_conv, unit.eval_featnet (a short feature-net run: accuracy far
+# above chance) and unit.eval_featnet_cache (the default cached route: train,
+# save, reload without training, in a temp DIFFKIT_CACHE with the test-only
+# DIFFKIT_FEATNET_TEST_STEPS) are globbed from tests/unit; here:
 #  - eval.featnet_full (slow): the full feature-net recipe reaches >= 90 %
 #    test accuracy on Fashion-MNIST 32x32;
 #  - integration.eval_experiment: exp:evaluate and `diffkit eval` on a tiny DiT.

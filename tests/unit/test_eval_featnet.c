@@ -4,7 +4,10 @@
  * shape, the layer-list format rejects bad files, and a 1-channel image is
  * repeated for a 3-channel network. With DK_FEATNET_FULL=1 it trains the full
  * recipe instead and asserts >= 90 % test accuracy (the `slow` test
- * eval.featnet_full). Skips (77) when Fashion-MNIST is not installed. */
+ * eval.featnet_full). DK_FEATNET_STEPS/BATCH/CH/LR/FLIP/SHIFT/LS override
+ * recipe fields for manual experiments. Skips (77) when Fashion-MNIST is not
+ * installed. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dktest.h"
@@ -28,9 +31,17 @@ int main(void) {
         r.batch = 32;
         r.train_limit = 6000;
         r.test_limit = 2000;
+        r.aug_flip = 1; /* the short run also exercises the augmentation path */
+        r.aug_shift = 1;
     }
     if (getenv("DK_FEATNET_STEPS")) r.steps = atoll(getenv("DK_FEATNET_STEPS")); /* manual timing runs */
     if (getenv("DK_FEATNET_BATCH")) r.batch = atoll(getenv("DK_FEATNET_BATCH"));
+    /* manual recipe experiments (docs/evaluation.md): channels "c1,c2,c3", lr, augmentation, smoothing */
+    if (getenv("DK_FEATNET_CH")) sscanf(getenv("DK_FEATNET_CH"), "%d,%d,%d", &r.c1, &r.c2, &r.c3);
+    if (getenv("DK_FEATNET_LR")) r.lr = atof(getenv("DK_FEATNET_LR"));
+    if (getenv("DK_FEATNET_FLIP")) r.aug_flip = atoi(getenv("DK_FEATNET_FLIP"));
+    if (getenv("DK_FEATNET_SHIFT")) r.aug_shift = atoi(getenv("DK_FEATNET_SHIFT"));
+    if (getenv("DK_FEATNET_LS")) r.label_smoothing = atof(getenv("DK_FEATNET_LS"));
     r.verbose = 1;
     dk_featnet *n = dk_featnet_train(train, test, &r, "fmnist-cnn-test", &dk_test_err);
     DK_CHECK(n != NULL);

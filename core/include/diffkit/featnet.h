@@ -3,7 +3,7 @@
  * No Inception weights can be downloaded, so diffkit trains its own
  * classifier on the dataset with a fixed recipe and seed, caches it, and
  * uses its penultimate activations as features. Every number computed with
- * it carries its name, e.g. "fid[fmnist-cnn-v1]".
+ * it carries its name, e.g. "fid[fmnist-cnn-v2]".
  *
  * A feature network is a SEQUENTIAL network stored in one safetensors file:
  *   metadata "diffkit.kind"    = "feature_net"
@@ -34,20 +34,27 @@
 extern "C" {
 #endif
 
-#define DK_FEATNET_ARCH "cnn-v1"
+#define DK_FEATNET_ARCH "cnn-v2"
 
 typedef struct dk_featnet dk_featnet;
 
-/* The fixed training recipe of the own network (dk_featnet_recipe_default). */
+/* The fixed training recipe of the own network (dk_featnet_recipe_default;
+ * docs/evaluation.md lists its values and measured accuracy). */
 typedef struct dk_featnet_recipe {
     int c1, c2, c3;      /* conv channels of the three 3x3 stages (each: conv, relu, 2x2 max pool) */
     int fc;              /* width of the penultimate layer = the feature dimension */
     int64_t steps;       /* AdamW steps */
     int64_t batch;
-    double lr;           /* peak lr; decays exponentially to lr * lr_final over the run */
+    double lr;           /* peak lr, reached by a linear warmup over `warmup` steps, then a cosine
+                            decay to lr * lr_final at the last step */
     double lr_final;
+    int64_t warmup;
     double weight_decay;
-    uint64_t seed;       /* init and data order */
+    double label_smoothing; /* eps: targets (1 - eps) onehot + eps / K */
+    int aug_flip;        /* 1: each training image is mirrored left-right with probability 1/2 */
+    int aug_shift;       /* > 0: each training image is translated by (dy, dx) uniform in
+                            [-aug_shift, aug_shift]^2, zero fill */
+    uint64_t seed;       /* init, data order and augmentation (Philox streams) */
     int64_t train_limit; /* > 0: train on the first train_limit images only (tests) */
     int64_t test_limit;  /* > 0: measure accuracy on the first test_limit test images only */
     int verbose;         /* progress line on stderr */
@@ -58,7 +65,7 @@ dk_featnet_recipe dk_featnet_recipe_default(void);
 void dk_featnet_recipe_text(const dk_featnet_recipe *r, const dk_dataset *train, char *buf, size_t n);
 
 /* Train the own CNN on a labelled dataset; if test is non-NULL its accuracy
- * is measured and stored. name: e.g. "fmnist-cnn-v1". */
+ * is measured and stored. name: e.g. "fmnist-cnn-v2". */
 dk_featnet *dk_featnet_train(const dk_dataset *train, const dk_dataset *test, const dk_featnet_recipe *r,
                              const char *name, dk_error *err);
 dk_featnet *dk_featnet_load(const char *path, dk_error *err);
@@ -85,9 +92,11 @@ dk_status dk_featnet_accuracy(dk_featnet *n, const dk_dataset *ds, int64_t limit
  * $HOME/.cache/diffkit (then "/features" is appended by the callers). */
 dk_status dk_cache_dir(char *buf, size_t n, dk_error *err);
 /* The own network for a dataset, from the cache
- * (<cache>/features/<tag>-cnn-v1-<16 hex of the recipe hash>.safetensors), or
+ * (<cache>/features/<tag>-cnn-v2-<16 hex of the recipe hash>.safetensors), or
  * trained with the default recipe and saved there. path_out (may be NULL)
- * receives the file. */
+ * receives the file. Test-only: DIFFKIT_FEATNET_TEST_STEPS=N (N > 0) trains
+ * N steps instead (the recipe line, hence the cache name, changes; the name
+ * gets a "-test" suffix) so that the cached route can be tested quickly. */
 dk_featnet *dk_featnet_default(const dk_dataset *train, const dk_dataset *test, const char *tag, int verbose,
                                char *path_out, size_t path_n, dk_error *err);
 /* 64-bit FNV-1a of a string (cache keys). */
