@@ -2,7 +2,7 @@
  * FID and KID. Experiment:evaluate (lua/diffkit/experiment.lua) builds on these.
  *
  *   dk.featnet_default{ train = Dataset, test = Dataset|nil, tag = "fmnist", verbose = true }
- *       -> FeatNet, cache path   (loads <cache>/features/<tag>-cnn-v1-<hash>.safetensors, or trains and saves it)
+ *       -> FeatNet, cache path   (loads <cache>/features/<tag>-cnn-v2-<hash>.safetensors, or trains and saves it)
  *   dk.featnet_load(path) -> FeatNet          (a feature network file, featnet.h format)
  *   dk.featnet_train{ train =, test =, name =, steps =, batch =, train_limit =, test_limit =, seed =, verbose = }
  *       -> FeatNet (the own recipe with changes; for tests)

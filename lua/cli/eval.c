@@ -36,7 +36,7 @@ static const char eval_help[] =
     "                  $DIFFKIT_CACHE or ~/.cache/diffkit/features\n"
     "  --seed S        seed of the real subset and of the samples (default 0)\n"
     "\n"
-    "Every number is named after its feature network, e.g. fid[fmnist-cnn-v1]:\n"
+    "Every number is named after its feature network, e.g. fid[fmnist-cnn-v2]:\n"
     "these are NOT comparable with Inception FIDs.\n"
     "\n"
     "exit status: 0 success, 1 failure, 2 usage error\n";

@@ -404,8 +404,8 @@ function Experiment:real_features(net, key, n, seed, batch)
 end
 
 -- exp:evaluate { n = 2000, batch = 100, features = nil, seed = 0, images = nil, quiet = false }
---   -> { fid =, kid =, features = "fmnist-cnn-v1", n =, accuracy_of_feature_net =,
---        ["fid[fmnist-cnn-v1]"] =, ["kid[fmnist-cnn-v1]"] =, model_calls =, seconds = }
+--   -> { fid =, kid =, features = "fmnist-cnn-v2", n =, accuracy_of_feature_net =,
+--        ["fid[fmnist-cnn-v2]"] =, ["kid[fmnist-cnn-v2]"] =, model_calls =, seconds = }
 -- Real features: n un-augmented training images. Fake features: n samples
 -- with the experiment's sample settings and EMA weights (exp:sample), in
 -- batches of `batch`, batch i drawn with seed (seed * 100003 + i); or the
