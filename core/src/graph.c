@@ -29,6 +29,9 @@
 typedef struct gvar {
     dk_var v;          /* first: a dk_var * is a gvar * for graph vars */
     uint32_t magic;
+    int leaf;          /* made by dk_graph_input: its gradient is the caller's */
+    int produced;      /* some tape entry has this var as output */
+    size_t first_prod; /* the earliest such entry: backward frees the grad after it */
     dk_graph *g;
 } gvar;
 
@@ -359,6 +362,7 @@ dk_var *dk_graph_input(dk_graph *g, dk_tensor *t, int requires_grad) {
     dk_tensor_retain(t);
     gv->v.value = t;
     gv->v.requires_grad = requires_grad ? 1 : 0;
+    gv->leaf = 1;
     return &gv->v;
 }
 
@@ -540,7 +544,27 @@ dk_var *dk_graph_custom(dk_graph *g, dk_var *out, dk_var **inputs, int n_inputs,
     e->free_ctx = free_ctx;
     memcpy(g->ins + g->n_ins, inputs, (size_t)n_inputs * sizeof *inputs);
     g->n_ins += (size_t)n_inputs;
+    gvar *go = (gvar *)out;
+    if (go->magic == GVAR_MAGIC && go->g == g && !go->produced) {
+        go->produced = 1;
+        go->first_prod = g->n_tape - 1;
+    }
     return out;
+}
+
+/* An intermediate's gradient is dead once the last tape entry producing the
+ * var (the earliest entry with it as output) has run its backward: entries
+ * are walked in reverse, so every consumer ran before. Its buffer goes back
+ * to the pool, where later gradients of the same size reuse it, so backward
+ * holds about one block's gradients instead of all of them (the peak-RSS
+ * target of issue 7). Graph inputs (leaves) and the loss keep theirs; the
+ * other intermediates' gradients are NULL after backward. */
+static void release_grad(dk_graph *g, dk_var *v, size_t entry) {
+    gvar *gv = (gvar *)v;
+    if (gv->magic != GVAR_MAGIC || gv->g != g || gv->leaf || !gv->produced || gv->first_prod != entry || !v->grad)
+        return;
+    pool_put(g, v->grad);
+    v->grad = NULL;
 }
 
 dk_status dk_graph_backward(dk_graph *g, dk_var *loss, dk_error *err) {
@@ -568,7 +592,7 @@ dk_status dk_graph_backward(dk_graph *g, dk_var *loss, dk_error *err) {
     dk_tensor_set(lg, 0, dk_tensor_get(lg, 0) + 1.0);
     for (size_t i = g->n_tape; i-- > 0;) {
         tape_entry *e = &g->tape[i];
-        if (!e->out->grad) continue; /* nothing flowed into this op */
+        if (!e->out->grad) continue; /* nothing flowed into this op (nothing to release either) */
         dk_error local;
         dk_error_clear(&local);
         dk_status s = e->backward(e->ctx, e->out, g->ins + e->in_off, e->n_in, &local);
@@ -578,6 +602,7 @@ dk_status dk_graph_backward(dk_graph *g, dk_var *loss, dk_error *err) {
             if (err) *err = local;
             return s;
         }
+        if (e->out != loss) release_grad(g, e->out, i);
     }
     return DK_OK;
 }
