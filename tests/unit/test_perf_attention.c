@@ -154,6 +154,7 @@ int main(void) {
     test_global();
     test_local(0, 7, 0, 12, 10);
     test_local(0, 3, 0, 5, 6);
+    test_local(0, 3, 0, 4, 20); /* w > 6 p: the gather path */
     test_local(1, 4, 0, 8, 8);
     test_local(1, 4, 2, 8, 8);
     test_grad_release();
