@@ -10,16 +10,16 @@
  * sees the variable and goes on. If the exec fails the run simply continues
  * with libgomp's default.
  *
- * Why a bounded spin (docs/performance.md, "Thread policy"): libgomp's
- * default (300000 spins) is fastest on an idle machine but spends a third of
- * all samples spinning when other jobs share the cores; passive waiting
- * (futex per parallel region) is ~30 % slower on an idle machine. A spin of
- * DK_GOMP_SPINCOUNT iterations was near the best in both conditions. */
+ * Why a short bounded spin (docs/performance.md, "Thread policy"; DiT w128
+ * samples/s on the shared 2-core VM): libgomp's default 300000 spins 47-85,
+ * 100000: 49-70, 10000: 131-138, 1000: 162-169, passive 142-173. A
+ * waiting thread that spins long steals the core its partner (or another
+ * job) needs; 1000 spins still covers the back-to-back kernels of a step. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define DK_GOMP_SPINCOUNT "GOMP_SPINCOUNT=10000"
+#define DK_GOMP_SPINCOUNT "GOMP_SPINCOUNT=1000"
 
 /* envp is scanned directly: libc's getenv is not set up this early. */
 static int has_var(char **envp, const char *name) {
