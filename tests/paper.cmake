@@ -11,6 +11,12 @@ foreach(row_gmacs "R1;106.4581" "A;32.17" "B1;29.15" "B2;29.10" "E;31.369" "R3;1
                    $<TARGET_FILE:diffkit_cli> info ${PROJECT_SOURCE_DIR}/experiments/${row}.lua --preset paper)
   set_tests_properties(lua.paper_info_${row} PROPERTIES LABELS lua TIMEOUT 300)
 endforeach()
+# dk.chart_loglog with 16..300 series (the table's chart has one per row): the
+# binding once overflowed the Lua stack with many series and corrupted the heap.
+add_test(NAME lua.paper_chart_many_series
+         COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/lua/chart_many_series.lua
+                 ${CMAKE_CURRENT_BINARY_DIR}/tmp/chart_many_series)
+set_tests_properties(lua.paper_chart_many_series PROPERTIES LABELS lua TIMEOUT 60)
 # The whole table with the tiny preset: every row trained, sampled and
 # evaluated. The feature network is trained once into the test's cache with
 # the test-only short recipe (DIFFKIT_FEATNET_TEST_STEPS, named "...-test" in

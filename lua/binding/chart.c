@@ -208,7 +208,7 @@ static int num_array(lua_State *L, int idx, const char *what, int si, double **o
     int n, i;
     if (!lua_istable(L, idx)) return luaL_error(L, "dk.chart_loglog: series %d: '%s' must be an array of numbers", si, what);
     n = (int)lua_rawlen(L, idx);
-    *out = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(double), 0); /* kept alive on the stack */
+    *out = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof(double), 0); /* the caller anchors it */
     for (i = 0; i < n; i++) {
         lua_rawgeti(L, idx, i + 1);
         if (!lua_isnumber(L, -1))
@@ -264,16 +264,26 @@ static int l_chart_loglog(lua_State *L) {
     if (ns < 1) return luaL_error(L, "dk.chart_loglog: 'series' is empty");
     S = lua_newuserdatauv(L, (size_t)ns * sizeof *S, 0); /* 3 */
     memset(S, 0, (size_t)ns * sizeof *S);
+    /* 4: keeps each series' x and y arrays (userdata) alive. The stack is
+     * reset after every series: a C function may only use LUA_MINSTACK (20)
+     * slots without lua_checkstack, and pushes past the Lua stack silently
+     * corrupt the heap (Debian's liblua5.4 has no API checks). */
+    lua_createtable(L, 2 * ns, 0);
     for (i = 0; i < ns; i++) {
         int top_before, nx, ny;
+        lua_settop(L, 4);
         lua_rawgeti(L, 2, i + 1);
         if (!lua_istable(L, -1)) return luaL_error(L, "dk.chart_loglog: series %d is not a table", i + 1);
         top_before = lua_gettop(L);
         snprintf(S[i].label, sizeof S[i].label, "%s", field_str(L, top_before, "label", ""));
         lua_getfield(L, top_before, "x");
         nx = num_array(L, lua_gettop(L), "x", i + 1, &S[i].x);
+        lua_rawseti(L, 4, 2 * (lua_Integer)i + 1);
+        lua_pop(L, 1);
         lua_getfield(L, top_before, "y");
         ny = num_array(L, lua_gettop(L), "y", i + 1, &S[i].y);
+        lua_rawseti(L, 4, 2 * (lua_Integer)i + 2);
+        lua_pop(L, 1);
         if (nx != ny) return luaL_error(L, "dk.chart_loglog: series %d ('%s'): x has %d values, y has %d", i + 1, S[i].label, nx, ny);
         S[i].n = nx;
         memcpy(S[i].rgb, palette[i % N_PALETTE], 3);
@@ -289,7 +299,7 @@ static int l_chart_loglog(lua_State *L) {
         lua_getfield(L, top_before, "dashed");
         S[i].dashed = lua_toboolean(L, -1);
         lua_pop(L, 1);
-        /* the arrays stay referenced from the table at top_before; keep their userdata on the stack */
+        /* the arrays' userdata stay referenced from the table at 4 */
         for (j = 0; j < S[i].n; j++) {
             double x = S[i].x[j], y = S[i].y[j];
             if (!(x > 0) || !(y > 0) || !isfinite(x) || !isfinite(y)) continue;
@@ -301,6 +311,7 @@ static int l_chart_loglog(lua_State *L) {
         j = text_width(S[i].label, FS);
         if (j > legend_w) legend_w = j;
     }
+    lua_settop(L, 4);
     if (!isfinite(lx0) || !isfinite(ly0)) return luaL_error(L, "dk.chart_loglog: no point has x > 0 and y > 0");
     lx0 = floor(lx0);
     lx1 = ceil(lx1);
