@@ -313,3 +313,12 @@ dk_status dk_churn_create(const dk_options *o, const char *sampler, void **self,
     *self = c;
     return DK_OK;
 }
+
+dk_status dk_ancestral_create(const dk_options *o, const char *sampler, void **self, dk_error *err) {
+    dk_ancestral *a = malloc(sizeof *a);
+    if (!a) return dk_error_set(err, DK_ENOMEM, "sampler %s: out of memory", sampler);
+    a->eta = dk_opt_float(o, "eta");
+    a->s_noise = dk_opt_float(o, "s_noise");
+    *self = a;
+    return DK_OK;
+}

@@ -92,6 +92,17 @@ typedef struct dk_churn {
     {"s_tmax", DK_OPT_FLOAT, "inf", 0.0, INFINITY, NULL, "churn only at sigmas <= s_tmax", 0},                  \
     {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the churn noise (S_noise)", 0}
 dk_status dk_churn_create(const dk_options *o, const char *sampler, void **self, dk_error *err);
+
+/* The eta / s_noise options of the ancestral samplers and a create() that
+ * reads them into a malloc'd dk_ancestral (freed with free()). */
+typedef struct dk_ancestral {
+    double eta, s_noise;
+} dk_ancestral;
+#define DK_ANCESTRAL_OPTION_SPECS                                                          \
+    {"eta", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL,                                          \
+     "ancestral noise: 0 = deterministic, 1 = the full ancestral (DDPM-like) step", 0},     \
+    {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the added noise", 0}
+dk_status dk_ancestral_create(const dk_options *o, const char *sampler, void **self, dk_error *err);
 /* The churn part of step i of n (sigma = sigmas[i], sigma_next = sigmas[i+1]):
  * gamma = dk_churn_gamma(...); one noise slice is drawn every step (discarded
  * when gamma = 0; skipped then if there is no noise source);

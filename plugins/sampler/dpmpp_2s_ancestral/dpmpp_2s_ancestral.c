@@ -12,24 +12,13 @@
 #include <math.h>
 #include <stdlib.h>
 
-typedef struct anc_opts {
-    double eta, s_noise;
-} anc_opts;
+typedef dk_ancestral anc_opts;
 
 static const dk_option_spec options[] = {
-    {"eta", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL,
-     "ancestral noise: 0 = deterministic, 1 = the full ancestral (DDPM-like) step", 0},
-    {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the added noise", 0},
+    DK_ANCESTRAL_OPTION_SPECS,
 };
 
-static dk_status create(const dk_options *o, void **self, dk_error *err) {
-    anc_opts *a = malloc(sizeof *a);
-    if (!a) return dk_error_set(err, DK_ENOMEM, "sampler dpmpp_2s_ancestral: out of memory");
-    a->eta = dk_opt_float(o, "eta");
-    a->s_noise = dk_opt_float(o, "s_noise");
-    *self = a;
-    return DK_OK;
-}
+static dk_status create(const dk_options *o, void **self, dk_error *err) { return dk_ancestral_create(o, "dpmpp_2s_ancestral", self, err); }
 
 static void destroy(void *self) { free(self); }
 
