@@ -1,8 +1,10 @@
-# perf.cmake: the thread-invariance test calls omp_set_num_threads itself.
+# perf.cmake: the thread-invariance tests call omp_set_num_threads themselves.
 # (Benchmarks live in bench/ and are never ctest tests: timings are not asserted.)
-if(TARGET test_perf_threads)
-  target_link_libraries(test_perf_threads PRIVATE OpenMP::OpenMP_C)
-endif()
+foreach(t test_perf_threads test_train_optim)
+  if(TARGET ${t})
+    target_link_libraries(${t} PRIVATE OpenMP::OpenMP_C)
+  endif()
+endforeach()
 
 # The diffkit executable's default GOMP_SPINCOUNT (lua/cli/omp_env.c) must
 # reach libgomp (which reads it at load time), and a user's own setting must

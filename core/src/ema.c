@@ -130,11 +130,13 @@ double dk_ema_update(dk_ema *e) {
             float *a = (float *)(eb + off);
             const float *x = (const float *)(pb + off);
             const float d = (float)decay, w = (float)(1.0 - decay);
+#pragma omp parallel for simd schedule(static) if (n >= 32768)
             for (size_t i = 0; i < n; i++) a[i] = a[i] * d + w * x[i];
         } else {
             double *a = (double *)(eb + off);
             const double *x = (const double *)(pb + off);
             const double w = 1.0 - decay;
+#pragma omp parallel for simd schedule(static) if (n >= 32768)
             for (size_t i = 0; i < n; i++) a[i] = a[i] * decay + w * x[i];
         }
     }

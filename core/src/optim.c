@@ -269,6 +269,14 @@ static int trainable(const dk_param *p) { return !(p->tags & DK_PARAM_FROZEN); }
 
 /* ---- kernels, one per dtype (T = float or double) ---- */
 
+/* Element-wise updates run on all OpenMP threads for tensors of at least
+ * this many elements (each element's arithmetic is the same on any thread,
+ * so results do not depend on the thread count); the gradient norm sums
+ * fixed chunks of DK_NORM_CHUNK elements, in parallel, and adds the chunk
+ * sums in order, so it is thread-count independent too. */
+#define DK_OPTIM_PAR_MIN 32768
+#define DK_NORM_CHUNK 16384
+
 /* torch lerp with a scalar weight: self + w*(end - self) for |w| < 0.5, else
  * end - (end - self)*(1 - w). */
 #define DK_DEFINE_KERNELS(T, SQRT, SUF)                                                           \
@@ -285,6 +293,7 @@ static int trainable(const dk_param *p) { return !(p->tags & DK_PARAM_FROZEN); }
         const T neg_step = (T)(-(lr / bc1));                                                     \
         const T bc2_sqrt = (T)sqrt(bc2);                                                         \
         const T teps = (T)eps;                                                                   \
+        _Pragma("omp parallel for simd schedule(static) if (n >= DK_OPTIM_PAR_MIN)")             \
         for (size_t i = 0; i < n; i++) {                                                         \
             T pi = p[i] * decay_mul;                                                             \
             T gi = g[i];                                                                         \
@@ -302,6 +311,7 @@ static int trainable(const dk_param *p) { return !(p->tags & DK_PARAM_FROZEN); }
                           double lr, double wd, double momentum, double dampening, int nesterov, \
                           int first) {                                                           \
         const T twd = (T)wd, tmom = (T)momentum, tdamp = (T)(1.0 - dampening), nlr = (T)(-lr);   \
+        _Pragma("omp parallel for schedule(static) if (n >= DK_OPTIM_PAR_MIN)")                  \
         for (size_t i = 0; i < n; i++) {                                                         \
             T d = g[i];                                                                          \
             if (wd != 0.0) d = d + twd * p[i];                                                   \
@@ -329,9 +339,11 @@ int dk_grad_all_finite(dk_params *ps, const char **name) {
         int bad = 0;
         if (dt == DK_F32) {
             const float *g = (const float *)(gb + p->offset * es);
+#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= DK_OPTIM_PAR_MIN)
             for (size_t i = 0; i < n; i++) bad |= !isfinite(g[i]);
         } else {
             const double *g = (const double *)(gb + p->offset * es);
+#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= DK_OPTIM_PAR_MIN)
             for (size_t i = 0; i < n; i++) bad |= !isfinite(g[i]);
         }
         if (bad) {
@@ -549,23 +561,54 @@ dk_status dk_optim_load(dk_optim *o, const dk_st_file *f, dk_error *err) {
 }
 /* ---- gradients ---- */
 
+/* Sum of squares of one chunk in double, 8 interleaved partial sums (so
+ * the loop vectorises) combined in a fixed order. */
+static double sumsq_chunk(const void *base, dk_dtype dt, size_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    if (dt == DK_F32) {
+        const float *g = base;
+        for (; i + 8 <= n; i += 8)
+#pragma omp simd
+            for (int j = 0; j < 8; j++) acc[j] += (double)g[i + j] * (double)g[i + j];
+        for (; i < n; i++) acc[0] += (double)g[i] * (double)g[i];
+    } else {
+        const double *g = base;
+        for (; i + 8 <= n; i += 8)
+#pragma omp simd
+            for (int j = 0; j < 8; j++) acc[j] += g[i + j] * g[i + j];
+        for (; i < n; i++) acc[0] += g[i] * g[i];
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
 double dk_grad_norm(dk_params *ps) {
     dk_dtype dt = dk_params_dtype(ps);
     size_t es = dk_dtype_size(dt);
     const char *gb = dk_params_grad(ps);
     size_t np = dk_params_count(ps);
-    double sum = 0.0;
+    double sum = 0.0, part_stack[64];
     for (size_t k = 0; k < np; k++) {
         dk_param *p = dk_params_at(ps, k);
         if (!trainable(p)) continue;
-        size_t n = p->var.value->numel;
-        if (dt == DK_F32) {
-            const float *g = (const float *)(gb + p->offset * es);
-            for (size_t i = 0; i < n; i++) sum += (double)g[i] * (double)g[i];
-        } else {
-            const double *g = (const double *)(gb + p->offset * es);
-            for (size_t i = 0; i < n; i++) sum += g[i] * g[i];
+        size_t n = p->var.value->numel, nch = (n + DK_NORM_CHUNK - 1) / DK_NORM_CHUNK;
+        const char *g = gb + p->offset * es;
+        if (nch <= 1) {
+            sum += sumsq_chunk(g, dt, n);
+            continue;
         }
+        double *part = nch <= 64 ? part_stack : malloc(nch * sizeof *part);
+        if (!part) { /* out of memory: the same sum, one chunk at a time */
+            for (size_t c = 0; c < nch; c++)
+                sum += sumsq_chunk(g + c * DK_NORM_CHUNK * es, dt,
+                                   c + 1 < nch ? DK_NORM_CHUNK : n - c * DK_NORM_CHUNK);
+            continue;
+        }
+#pragma omp parallel for schedule(static)
+        for (size_t c = 0; c < nch; c++)
+            part[c] = sumsq_chunk(g + c * DK_NORM_CHUNK * es, dt, c + 1 < nch ? DK_NORM_CHUNK : n - c * DK_NORM_CHUNK);
+        for (size_t c = 0; c < nch; c++) sum += part[c];
+        if (part != part_stack) free(part);
     }
     return sqrt(sum);
 }
@@ -581,9 +624,11 @@ void dk_grad_scale(dk_params *ps, double s) {
         size_t n = p->var.value->numel;
         if (dt == DK_F32) {
             float *g = (float *)(gb + p->offset * es), fs = (float)s;
+#pragma omp parallel for simd schedule(static) if (n >= DK_OPTIM_PAR_MIN)
             for (size_t i = 0; i < n; i++) g[i] *= fs;
         } else {
             double *g = (double *)(gb + p->offset * es);
+#pragma omp parallel for simd schedule(static) if (n >= DK_OPTIM_PAR_MIN)
             for (size_t i = 0; i < n; i++) g[i] *= s;
         }
     }

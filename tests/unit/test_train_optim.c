@@ -2,10 +2,14 @@
  * torch.optim formulas (see the Python lines beside each constant), the
  * weight-decay mask and lr scale of parameter groups, frozen parameters,
  * gradient clipping and accumulation, k-diffusion LR schedules, and the
- * optimizer state round trip through safetensors. */
+ * optimizer state round trip through safetensors; on a large tensor (the
+ * parallel, chunked paths) AdamW, the gradient norm, clipping and the
+ * finite check against plain serial loops, at 1, 2 and 3 threads. */
 #include "dktest.h"
 #include "diffkit/optim.h"
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Store with four scalars: w (decayed), b (NO_DECAY), s (lr_scale 1/3), f (FROZEN),
@@ -249,6 +253,69 @@ static void test_state_roundtrip(dk_dtype dt) {
     dk_params_free(q);
 }
 
+/* n = 200,003 elements: above the parallel threshold, 13 norm chunks with a
+ * ragged last one. AdamW (2 steps, F32) against a serial loop of the same
+ * formula; the norm against a serial long-double sum; every thread count
+ * must give the same bits. */
+static void test_large(void) {
+    enum { N = 200003 };
+    float *ref_p = malloc(N * sizeof *ref_p);
+    double norms[3] = {0};
+    long double s = 0;
+    for (size_t i = 0; i < N; i++) {
+        double g = sin(0.37 * (double)i) * (1 + (double)(i % 7));
+        s += (long double)((float)g) * (float)g;
+    }
+    for (int th = 1; th <= 3; th++) {
+        omp_set_num_threads(th);
+        dk_params *p = dk_params_new(DK_F32);
+        int64_t shape[1] = {N};
+        DK_CHECK(dk_params_add(p, "big", 1, shape, DK_INIT_CONST, 0.25, 0, &dk_test_err) != NULL);
+        DK_CHECK_OK(dk_params_finalize(p, 0, &dk_test_err));
+        dk_optim_config c = dk_optim_config_default(DK_OPTIM_ADAMW);
+        c.lr = 0.01;
+        c.weight_decay = 0.1;
+        c.beta2 = 0.95;
+        dk_optim *o = dk_optim_new(p, &c, &dk_test_err);
+        DK_CHECK(o != NULL);
+        dk_tensor *g = dk_params_find(p, "big")->var.grad, *v = dk_params_find(p, "big")->var.value;
+        float *gd = g->data, *pd = v->data;
+        float *m = calloc(N, sizeof *m), *vv = calloc(N, sizeof *vv), *pr = malloc(N * sizeof *pr);
+        for (size_t i = 0; i < N; i++) pr[i] = 0.25f;
+        for (int t = 1; t <= 2; t++) {
+            for (size_t i = 0; i < N; i++) gd[i] = (float)(sin(0.37 * (double)i) * (1 + (double)(i % 7))) * (float)t;
+            if (t == 1) {
+                norms[th - 1] = dk_grad_norm(p);
+                DK_CHECK_NEAR(norms[th - 1], sqrt((double)s), 0, 1e-13);
+                DK_CHECK(dk_grad_all_finite(p, NULL));
+            }
+            DK_CHECK_OK(dk_optim_step(o, &dk_test_err));
+            double bc1 = 1 - pow(0.9, t), bc2 = 1 - pow(0.95, t);
+            for (size_t i = 0; i < N; i++) { /* torch.optim.AdamW, as in optim.c */
+                float gi = gd[i];
+                float pi = pr[i] * (float)(1.0 - 0.01 * 0.1);
+                m[i] = m[i] + (float)(1.0 - 0.9) * (gi - m[i]);
+                vv[i] = vv[i] * 0.95f + (float)(1.0 - 0.95) * gi * gi;
+                float denom = sqrtf(vv[i]) / (float)sqrt(bc2) + (float)1e-8;
+                pr[i] = pi + (float)(-(0.01 / bc1)) * m[i] / denom;
+            }
+        }
+        double maxd = 0;
+        for (size_t i = 0; i < N; i++) maxd = fmax(maxd, fabs((double)pd[i] - pr[i]));
+        DK_CHECK(maxd <= 1e-6);
+        if (th == 1) memcpy(ref_p, pd, N * sizeof *pd);
+        else DK_CHECK(memcmp(ref_p, pd, N * sizeof *pd) == 0 && norms[th - 1] == norms[0]);
+        gd[N - 5] = NAN; /* the finite check sees one bad element in the last chunk */
+        DK_CHECK(!dk_grad_all_finite(p, NULL));
+        free(m);
+        free(vv);
+        free(pr);
+        dk_optim_free(o);
+        dk_params_free(p);
+    }
+    free(ref_p);
+}
+
 int main(void) {
     test_adamw(DK_F64, 1e-14);
     test_adamw(DK_F32, 2e-6);
@@ -259,5 +326,6 @@ int main(void) {
     test_schedules();
     test_state_roundtrip(DK_F64);
     test_state_roundtrip(DK_F32);
+    test_large();
     return dk_test_finish();
 }
