@@ -17,29 +17,21 @@
 #include <math.h>
 #include <stdlib.h>
 
-typedef struct opts {
-    double eta, s_noise;
-} opts;
-
 static const dk_option_spec options[] = {
     {"eta", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL, "DDIM eta: 0 = deterministic DDIM, 1 = DDPM-like ancestral", 0},
     {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the added noise", 0},
 };
 
+/* eta and s_noise, read into a dk_ancestral (sampling.h) */
 static dk_status create(const dk_options *o, void **self, dk_error *err) {
-    opts *p = malloc(sizeof *p);
-    if (!p) return dk_error_set(err, DK_ENOMEM, "sampler ddim: out of memory");
-    p->eta = dk_opt_float(o, "eta");
-    p->s_noise = dk_opt_float(o, "s_noise");
-    *self = p;
-    return DK_OK;
+    return dk_ancestral_create(o, "ddim", self, err);
 }
 
 static void destroy(void *self) { free(self); }
 
 static dk_status sample(void *self, const dk_sampler_env *env, const double *sigmas, int64_t n_sigmas,
                         dk_tensor *x, dk_error *err) {
-    const opts *p = self;
+    const dk_ancestral *p = self;
     dk_sampling s;
     dk_tensor *den = NULL;
     DK_TRY(dk_sampling_begin(&s, "ddim", env, sigmas, n_sigmas, x, 0, err));
