@@ -47,6 +47,14 @@ dk_status dk_noise_draw(dk_noise *n, double sigma, double sigma_next, dk_tensor 
     return s;
 }
 
+dk_status dk_noise_skip(dk_noise *n, double sigma, double sigma_next, dk_tensor *like, dk_error *err) {
+    if (!n || !n->skip) return dk_noise_draw(n, sigma, sigma_next, like, err);
+    if (!like) return dk_error_set(err, DK_EINVAL, "dk_noise_skip: NULL shape tensor");
+    dk_status s = n->skip(n, like->numel, err);
+    if (s == DK_OK) n->draws++;
+    return s;
+}
+
 void dk_noise_free(dk_noise *n) {
     if (n && n->destroy) n->destroy(n);
 }
@@ -66,6 +74,12 @@ static dk_status iid_draw(dk_noise *self, double sigma, double sigma_next, dk_te
     return DK_OK;
 }
 
+static dk_status iid_skip(dk_noise *self, size_t numel, dk_error *err) {
+    (void)err;
+    dk_rng_skip_normals(&((noise_iid *)self)->rng, numel);
+    return DK_OK;
+}
+
 static void iid_destroy(dk_noise *self) { free(self); }
 
 dk_noise *dk_noise_iid(uint64_t seed, uint64_t stream, dk_error *err) {
@@ -75,6 +89,7 @@ dk_noise *dk_noise_iid(uint64_t seed, uint64_t stream, dk_error *err) {
         return NULL;
     }
     n->base.draw = iid_draw;
+    n->base.skip = iid_skip;
     n->base.destroy = iid_destroy;
     n->base.kind = "iid";
     dk_rng_init(&n->rng, seed, stream);
@@ -90,20 +105,31 @@ typedef struct noise_replay {
     size_t slice;      /* elements per slice */
 } noise_replay;
 
-static dk_status replay_draw(dk_noise *self, double sigma, double sigma_next, dk_tensor *out, dk_error *err) {
-    noise_replay *n = (noise_replay *)self;
-    (void)sigma; (void)sigma_next;
-    if ((int64_t)self->draws >= n->m)
+/* The next slice exists and holds numel values. */
+static dk_status replay_check(noise_replay *n, size_t numel, const dk_tensor *out, dk_error *err) {
+    if ((int64_t)n->base.draws >= n->m)
         return dk_error_set(err, DK_ESTATE,
                             "noise stream ran out after %lld slices: the sampler drew more noise than the file records",
                             (long long)n->m);
-    if (out->numel != n->slice) {
-        char a[64];
+    if (numel != n->slice) {
+        char a[64] = "a tensor";
+        if (out) dk_shape_str(out, a, sizeof a);
         return dk_error_set(err, DK_ESHAPE,
                             "noise 'replay': a slice holds %zu values but the sampler asked for %s (%zu values): "
                             "the stored stream does not match the sample's shape",
-                            n->slice, dk_shape_str(out, a, sizeof a), out->numel);
+                            n->slice, a, numel);
     }
+    return DK_OK;
+}
+
+static dk_status replay_skip(dk_noise *self, size_t numel, dk_error *err) {
+    return replay_check((noise_replay *)self, numel, NULL, err);
+}
+
+static dk_status replay_draw(dk_noise *self, double sigma, double sigma_next, dk_tensor *out, dk_error *err) {
+    noise_replay *n = (noise_replay *)self;
+    (void)sigma; (void)sigma_next;
+    DK_TRY(replay_check(n, out->numel, out, err));
     size_t off = (size_t)self->draws * n->slice;
     if (n->stream->dtype == DK_F64 && out->dtype == DK_F64) {
         memcpy(out->data, dk_f64(n->stream) + off, n->slice * sizeof(double));
@@ -139,6 +165,7 @@ dk_noise *dk_noise_replay(dk_tensor *stream, dk_error *err) {
         return NULL;
     }
     n->base.draw = replay_draw;
+    n->base.skip = replay_skip;
     n->base.destroy = replay_destroy;
     n->base.kind = "replay";
     if (stream) {

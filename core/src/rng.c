@@ -129,6 +129,23 @@ void dk_rng_fill_normal_f32(dk_rng *r, float *out, size_t n) {
     if (i < n) out[i] = (float)dk_rng_normal(r);
 }
 
+/* Every normal_pair takes four words (two uniforms of two words), and a
+ * lone last value a whole pair: n values take 4 * ceil(n / 2) words. */
+void dk_rng_skip_normals(dk_rng *r, uint64_t n) {
+    uint64_t words = 4 * ((n + 1) / 2), avail = (uint64_t)(4 - r->used);
+    if (words <= avail) {
+        r->used += (int)words;
+        return;
+    }
+    words -= avail;
+    r->counter += words / 4;
+    r->used = 4;
+    if (words % 4) {
+        refill(r);
+        r->used = (int)(words % 4);
+    }
+}
+
 void dk_rng_permutation(dk_rng *r, int64_t *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = (int64_t)i;
     for (size_t i = n; i > 1; i--) { /* Fisher-Yates (Knuth, TAOCP vol. 2, algorithm P) */

@@ -118,9 +118,12 @@ dk_status dk_sampling_noise(dk_sampling *s, double sigma, double sigma_next, int
             return dk_error_set(err, DK_EINVAL, "sampler %s: %s needs a noise source, but none was given", s->name, why);
         return DK_OK;
     }
-    dk_status st = dk_noise_draw(s->env->noise, sigma, sigma_next, s->noise, err);
+    /* A draw k-diffusion makes but does not use is skipped: the source moves
+     * on exactly as if drawn (same later noise, same slice count), at no cost. */
+    dk_status st = needed ? dk_noise_draw(s->env->noise, sigma, sigma_next, s->noise, err)
+                          : dk_noise_skip(s->env->noise, sigma, sigma_next, s->noise, err);
     if (st != DK_OK) return dk_error_prefix(err, "sampler %s", s->name);
-    *z = dk_f64(s->noise);
+    if (needed) *z = dk_f64(s->noise);
     return DK_OK;
 }
 

@@ -1,6 +1,9 @@
 /* test_noise_sources.c: the i.i.d. (Philox) and replay noise sources:
  * determinism per (seed, stream), draws continuing across calls, replay in
- * order with dtype conversion, and the "ran out" error the golden tests rely on. */
+ * order with dtype conversion, and the "ran out" error the golden tests rely on;
+ * skipping a draw leaves every source exactly where drawing would (iid: odd
+ * and even sizes, F32 and F64, from any point inside a Philox block; replay:
+ * counts the slice and runs out the same way). */
 #include "dktest.h"
 #include <string.h>
 
@@ -78,8 +81,52 @@ static void test_replay(void) {
     dk_tensor_free(of);
 }
 
+/* draw(a) skip(b) draw(c) must give the same third slice as draw(a) draw(b)
+ * draw(c), for sizes that leave the Philox buffer part-used. */
+static void test_skip(void) {
+    static const int64_t sizes[][2] = {{1, 1}, {1, 3}, {2, 2}, {1, 7}, {3, 5}, {1, 1025}, {64, 1024}};
+    for (int dt = 0; dt < 2; dt++)
+        for (size_t ia = 0; ia < 7; ia++)
+            for (size_t ib = 0; ib < 7; ib++) {
+                dk_dtype type = dt ? DK_F32 : DK_F64;
+                int64_t sc[2] = {1, 9};
+                dk_tensor *a = dk_tensor_new(type, 2, sizes[ia], &dk_test_err);
+                dk_tensor *b = dk_tensor_new(type, 2, sizes[ib], &dk_test_err);
+                dk_tensor *c1 = dk_tensor_new(type, 2, sc, &dk_test_err), *c2 = dk_tensor_new(type, 2, sc, &dk_test_err);
+                dk_noise *n1 = dk_noise_iid(7, 3, &dk_test_err), *n2 = dk_noise_iid(7, 3, &dk_test_err);
+                DK_CHECK_OK(dk_noise_draw(n1, 1, 0, a, &dk_test_err));
+                DK_CHECK_OK(dk_noise_draw(n1, 1, 0, b, &dk_test_err));
+                DK_CHECK_OK(dk_noise_draw(n1, 1, 0, c1, &dk_test_err));
+                DK_CHECK_OK(dk_noise_draw(n2, 1, 0, a, &dk_test_err));
+                DK_CHECK_OK(dk_noise_skip(n2, 1, 0, b, &dk_test_err));
+                DK_CHECK_OK(dk_noise_draw(n2, 1, 0, c2, &dk_test_err));
+                DK_CHECK(memcmp(c1->data, c2->data, 9 * dk_dtype_size(type)) == 0);
+                DK_CHECK(n1->draws == 3 && n2->draws == 3);
+                dk_noise_free(n1);
+                dk_noise_free(n2);
+                dk_tensor_free(a);
+                dk_tensor_free(b);
+                dk_tensor_free(c1);
+                dk_tensor_free(c2);
+            }
+    /* replay: a skip takes a slice; the next draw is the slice after it */
+    int64_t ss[3] = {2, 1, 2}, s[2] = {1, 2};
+    dk_tensor *stream = dk_tensor_new(DK_F64, 3, ss, &dk_test_err), *o = dk_tensor_new(DK_F64, 2, s, &dk_test_err);
+    for (size_t i = 0; i < 4; i++) dk_f64(stream)[i] = (double)i;
+    dk_noise *n = dk_noise_replay(stream, &dk_test_err);
+    dk_error e;
+    DK_CHECK_OK(dk_noise_skip(n, 1, 0, o, &dk_test_err));
+    DK_CHECK_OK(dk_noise_draw(n, 1, 0, o, &dk_test_err));
+    DK_CHECK(dk_f64(o)[0] == 2.0 && dk_f64(o)[1] == 3.0 && n->draws == 2);
+    DK_CHECK(dk_noise_skip(n, 1, 0, o, &e) == DK_ESTATE && strstr(e.msg, "ran out after 2 slices"));
+    dk_noise_free(n);
+    dk_tensor_free(stream);
+    dk_tensor_free(o);
+}
+
 int main(void) {
     test_iid();
     test_replay();
+    test_skip();
     return dk_test_finish();
 }

@@ -28,9 +28,18 @@ struct dk_noise {
     void (*destroy)(dk_noise *self);
     const char *kind;   /* "iid", "replay", "brownian" */
     uint64_t draws;     /* number of draws so far */
+    /* Optional: count a draw of `numel` values that the sampler would throw
+     * away (k-diffusion draws some it does not use, e.g. every Euler step),
+     * leaving the source exactly where draw() would; NULL: draw() into a
+     * scratch tensor. */
+    dk_status (*skip)(dk_noise *self, size_t numel, dk_error *err);
 };
 
 dk_status dk_noise_draw(dk_noise *n, double sigma, double sigma_next, dk_tensor *out, dk_error *err);
+/* A draw whose values are not needed: the source advances (and counts it)
+ * as dk_noise_draw would; `like` gives the shape (and is the scratch output
+ * of sources without a skip). */
+dk_status dk_noise_skip(dk_noise *n, double sigma, double sigma_next, dk_tensor *like, dk_error *err);
 void dk_noise_free(dk_noise *n);
 
 dk_noise *dk_noise_iid(uint64_t seed, uint64_t stream, dk_error *err);

@@ -45,6 +45,9 @@ double dk_rng_normal(dk_rng *r);
 void dk_rng_fill_uniform_f64(dk_rng *r, double *out, size_t n);
 void dk_rng_fill_normal_f64(dk_rng *r, double *out, size_t n);
 void dk_rng_fill_normal_f32(dk_rng *r, float *out, size_t n);
+/* Advance r exactly as dk_rng_fill_normal_f64/f32 of n values would, without
+ * computing them (Philox is counter-based: a skip costs nothing). */
+void dk_rng_skip_normals(dk_rng *r, uint64_t n);
 /* Fisher-Yates permutation of 0..n-1. */
 void dk_rng_permutation(dk_rng *r, int64_t *out, size_t n);
 

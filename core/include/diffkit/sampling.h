@@ -69,7 +69,9 @@ dk_status dk_sampling_denoise(dk_sampling *s, const dk_tensor *x, double sigma, 
                               dk_error *err);
 /* Draw the next noise slice for the step sigma -> sigma_next into s->noise and
  * return its data in *z. When env->noise is NULL: if `needed`, an error
- * naming `why` (e.g. "eta > 0"); else *z = NULL (the draw is skipped). */
+ * naming `why` (e.g. "eta > 0"); else *z = NULL (the draw is skipped). When
+ * the draw is not `needed` (k-diffusion draws it and throws it away), the
+ * source is advanced with dk_noise_skip and *z = NULL. */
 dk_status dk_sampling_noise(dk_sampling *s, double sigma, double sigma_next, int needed, const char *why,
                             const double **z, dk_error *err);
 /* Report a step to env->on_step (if any). Returns 1 if sampling must stop
