@@ -1,4 +1,5 @@
 /* k_misc.c: compiles the layout / head / RoPE / embedding kernels (k_misc.inc) for F32 and F64. */
+#include <string.h>
 #include <tgmath.h>
 #include "kernels.h"
 
