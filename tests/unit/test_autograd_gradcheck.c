@@ -223,6 +223,9 @@ int main(void) {
     CASE("rmsnorm per-feature", b_rmsnorm, .n_in = 2, .in = {RND(-1, 1, 2, 3, 6), RND(0.5, 1.5, 6)}, ALLG);
     CASE("rmsnorm per-sample [B,D]", b_rmsnorm, .n_in = 2, .in = {RND(-1, 1, 2, 3, 6), RND(0.5, 1.5, 2, 6)}, ALLG);
     CASE("rmsnorm per-sample [B,1,1,D]", b_rmsnorm, .n_in = 2, .in = {RND(-1, 1, 2, 2, 2, 4), RND(0.5, 1.5, 2, 1, 1, 4)}, ALLG);
+    /* D = 70: two column blocks (64 + a ragged 6) in the weight-gradient sums */
+    CASE("layernorm affine wide", b_layernorm, .n_in = 3, .in = {RND(-1, 1, 2, 2, 70), RND(0.5, 1.5, 70), RND(-1, 1, 70)}, ALLG);
+    CASE("rmsnorm per-sample wide", b_rmsnorm, .n_in = 2, .in = {RND(-1, 1, 2, 2, 70), RND(0.5, 1.5, 2, 70)}, ALLG);
     CASE("attention", b_attention, .n_in = 3, .in = {RND(-1, 1, 2, 2, 5, 3), RND(-1, 1, 2, 2, 4, 3), RND(-1, 1, 2, 2, 4, 2)},
          ALLG, .dparam = 0.8);
     CASE("neighborhood attention 5x6 k3", b_natten, .n_in = 3,
