@@ -176,8 +176,8 @@ static void idx_destroy(dk_dataset *ds) {
 dk_dataset *dk_dataset_idx(const char *images_path, const char *labels_path, int pad, dk_error *err) {
     unsigned char *ib = NULL, *lb = NULL;
     size_t il = 0, ll = 0;
-    const unsigned char *pix, *lab;
-    uint32_t idims[3], ldims[3];
+    const unsigned char *pix = NULL, *lab = NULL;
+    uint32_t idims[3] = {0, 0, 0}, ldims[3] = {0, 0, 0};
     dk_dataset *ds = NULL;
     idx_ctx *c = NULL;
     if (pad < 0 || pad > 64) {
