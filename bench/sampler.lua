@@ -1,5 +1,5 @@
 -- bench/sampler.lua: sampler overhead (issue 7). A sampler drives the exact
--- `gmm` denoiser (mixture of 16 components in 32x32x1, batch 64, 200 Euler /
+-- `gmm` denoiser (mixture of 2 components in 32x32x1, batch 64, 200 Euler /
 -- Heun steps): its time per step, gmm calls included, is an upper bound on
 -- the sampler's own time per step. That bound is set against a realistic
 -- model's time for the same number of calls, the paper table's `mini` HDiT
@@ -10,7 +10,7 @@
 -- Prints "RESULT sampler name s_per_step calls_per_step gmm_s_per_call_from_lua"
 -- and "RESULT sampler_vs_hdit name s_per_step calls_per_step hdit_s_per_call bound".
 local dk = require "diffkit"
-local D, K, B, N = 32 * 32, 16, 64, 200
+local D, K, B, N = 32 * 32, 2, 64, 200
 local means = {}
 for k = 1, K do
   local img = {}
