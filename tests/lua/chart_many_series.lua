@@ -10,13 +10,7 @@ local check = dofile((arg[0]:match("^(.*)/") or ".") .. "/check.lua")
 local out = assert(arg[1], "usage: chart_many_series.lua OUT_DIR")
 os.execute("mkdir -p '" .. out .. "'")
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = check.slurp
 local function be32(s, i) return ((s:byte(i) * 256 + s:byte(i + 1)) * 256 + s:byte(i + 2)) * 256 + s:byte(i + 3) end
 
 for _, ns in ipairs { 16, 64, 300 } do

@@ -13,6 +13,15 @@ local function fail(msg, level)
   io.stderr:write(where(level + 1), ": ", msg, "\n")
 end
 
+-- The whole file at path (binary), or nil if it cannot be opened.
+function check.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 function check.ok(cond, msg)
   check.n = check.n + 1
   if not cond then fail("check failed: " .. (msg or "condition is false"), 2) end

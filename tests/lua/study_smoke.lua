@@ -11,13 +11,7 @@ os.remove(out .. "/sampler_orders.csv")
 local ok = os.execute(string.format("'%s' run '%s' '%s' --smoke", cli, script, out))
 check.ok(ok, "the study script ran")
 
-local function slurp(path, mode)
-  local f = io.open(path, mode or "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = check.slurp
 local csv = slurp(out .. "/sampler_study.csv")
 check.ok(csv ~= nil, "sampler_study.csv exists")
 check.ok(csv and csv:match("^sampler,kind,steps,nfe,error\n"), "CSV header")
@@ -26,7 +20,7 @@ for _ in (csv or ""):gmatch("\n[^\n]+") do rows = rows + 1 end
 check.eq(rows, 10, "CSV rows (2 samplers x 5 step counts)")
 check.ok(csv and csv:find("\nheun,ode,64,127,", 1, true), "heun at 64 steps makes 127 model calls")
 
-local png = slurp(out .. "/sampler_study.png", "rb")
+local png = slurp(out .. "/sampler_study.png")
 check.ok(png and png:sub(1, 8) == "\137PNG\r\n\26\n", "sampler_study.png is a PNG")
 check.ok(png and #png > 5000, "the PNG has content")
 
