@@ -582,6 +582,12 @@ static double sumsq_chunk(const void *base, dk_dtype dt, size_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+/* Sum of squares of chunk c of an n-element gradient g. */
+static double sumsq_nth(const char *g, dk_dtype dt, size_t es, size_t n, size_t c) {
+    size_t len = n - c * DK_NORM_CHUNK < DK_NORM_CHUNK ? n - c * DK_NORM_CHUNK : DK_NORM_CHUNK;
+    return sumsq_chunk(g + c * DK_NORM_CHUNK * es, dt, len);
+}
+
 double dk_grad_norm(dk_params *ps) {
     dk_dtype dt = dk_params_dtype(ps);
     size_t es = dk_dtype_size(dt);
@@ -593,21 +599,14 @@ double dk_grad_norm(dk_params *ps) {
         if (!trainable(p)) continue;
         size_t n = p->var.value->numel, nch = (n + DK_NORM_CHUNK - 1) / DK_NORM_CHUNK;
         const char *g = gb + p->offset * es;
-        if (nch <= 1) {
-            sum += sumsq_chunk(g, dt, n);
-            continue;
-        }
-        double *part = nch <= 64 ? part_stack : malloc(nch * sizeof *part);
-        if (!part) { /* out of memory: the same sum, one chunk at a time */
-            for (size_t c = 0; c < nch; c++)
-                sum += sumsq_chunk(g + c * DK_NORM_CHUNK * es, dt,
-                                   c + 1 < nch ? DK_NORM_CHUNK : n - c * DK_NORM_CHUNK);
-            continue;
-        }
+        /* chunk sums in parallel, added in order; one chunk (or no memory
+         * for the partial sums): the same sums, serially */
+        double *part = nch <= 1 ? NULL : nch <= 64 ? part_stack : malloc(nch * sizeof *part);
+        if (part) {
 #pragma omp parallel for schedule(static)
-        for (size_t c = 0; c < nch; c++)
-            part[c] = sumsq_chunk(g + c * DK_NORM_CHUNK * es, dt, c + 1 < nch ? DK_NORM_CHUNK : n - c * DK_NORM_CHUNK);
-        for (size_t c = 0; c < nch; c++) sum += part[c];
+            for (size_t c = 0; c < nch; c++) part[c] = sumsq_nth(g, dt, es, n, c);
+        }
+        for (size_t c = 0; c < nch; c++) sum += part ? part[c] : sumsq_nth(g, dt, es, n, c);
         if (part != part_stack) free(part);
     }
     return sqrt(sum);
