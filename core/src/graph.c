@@ -11,6 +11,7 @@
  * execution order; backward walks it once in reverse (linear time) and skips
  * entries that received no gradient. */
 #include "diffkit/graph.h"
+#include "diffkit/cuda.h"
 #include "diffkit/rng.h"
 #include "ops/op_internal.h"
 
@@ -76,8 +77,9 @@ struct dk_graph {
     dk_tensor **saved;   /* graph-owned scratch tensors */
     size_t n_saved, cap_saved;
     arena_block *arena, *arena_cur;
-    pool_bucket *pool;   /* open addressing on byte size */
+    pool_bucket *pool;   /* open addressing on byte size (CPU buffers; a device's own allocator caches its memory) */
     size_t pool_cap, pool_used;
+    dk_device dev;       /* device of the last op's inputs: where its new vars are made (dk__check_inputs) */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elsize) {
@@ -187,7 +189,8 @@ static void pool_put(dk_graph *g, dk_tensor *t) {
     b->items[b->n++] = t;
 }
 
-static dk_tensor *pool_take(dk_graph *g, dk_dtype dtype, int ndim, const int64_t *shape, int zero) {
+static dk_tensor *pool_take(dk_graph *g, dk_device dev, dk_dtype dtype, int ndim, const int64_t *shape, int zero) {
+    if (dev != DK_CPU) return dk_tensor_new_device(dtype, ndim, shape, dev, NULL); /* zero-filled */
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return NULL;
@@ -292,7 +295,7 @@ dk_tensor *dk__graph_tensor(dk_graph *g, dk_dtype dtype, int ndim, const int64_t
         record_oom(g, "saved tensor list");
         return NULL;
     }
-    dk_tensor *t = pool_take(g, dtype, ndim, shape, zero);
+    dk_tensor *t = pool_take(g, g->dev, dtype, ndim, shape, zero);
     if (!t) {
         record_oom(g, "scratch tensor");
         return NULL;
@@ -318,7 +321,7 @@ dk_var *dk__graph_var(dk_graph *g, dk_dtype dtype, int ndim, const int64_t *shap
         record_oom(g, "var");
         return NULL;
     }
-    gv->v.value = pool_take(g, dtype, ndim, shape, zero);
+    gv->v.value = pool_take(g, g->dev, dtype, ndim, shape, zero);
     if (!gv->v.value) {
         record_oom(g, "var value");
         return NULL;
@@ -461,17 +464,13 @@ int dk__needs_grad(const dk_graph *g, dk_var *const *vars, int n) {
 int dk__check_inputs(dk_graph *g, const char *op, dk_var **vars, int n) {
     if (dk__graph_failed(g)) return -1;
     dk_dtype dt = DK_F32;
+    dk_device dev = DK_CPU;
     int have = 0;
     for (int i = 0; i < n; i++) {
         if (!vars[i]) return -1; /* an earlier op failed: its error is already recorded */
         const dk_tensor *t = vars[i]->value;
         if (!t) {
             dk__op_fail(g, op, DK_EINVAL, "input %d has no value (a parameter used before dk_params_finalize?)", i);
-            return -1;
-        }
-        if (t->device != DK_CPU) {
-            dk__op_fail(g, op, DK_EUNSUPPORTED, "input %d is on %s; only CPU kernels are built", i,
-                        dk_device_name(t->device));
             return -1;
         }
         if (t->dtype != DK_F32 && t->dtype != DK_F64) {
@@ -483,9 +482,27 @@ int dk__check_inputs(dk_graph *g, const char *op, dk_var **vars, int n) {
                         dk_dtype_name(t->dtype));
             return -1;
         }
+        if (have && t->device != dev) {
+            dk__op_fail(g, op, DK_EINVAL, "inputs are on %s and %s: move one (dk_tensor_to_device) so all are on one device",
+                        dk_device_name(dev), dk_device_name(t->device));
+            return -1;
+        }
         dt = t->dtype;
+        dev = t->device;
         have = 1;
     }
+    if (!have) return 0;
+    dk_error e;
+    const dk_backend *be = dk_backend_get(dev, &e);
+    if (!be) {
+        dk__op_fail(g, op, e.code, "%s", e.msg);
+        return -1;
+    }
+    if (dt == DK_F64 && !be->f64) {
+        dk__op_fail(g, op, DK_EUNSUPPORTED, "the %s backend does not compute in F64: use F32 there", be->name);
+        return -1;
+    }
+    g->dev = dev;
     return 0;
 }
 
@@ -497,10 +514,11 @@ dk_tensor *dk__grad(dk_var *v, dk_error *err) {
     }
     gvar *gv = (gvar *)v;
     if (gv->magic == GVAR_MAGIC && gv->g)
-        v->grad = pool_take(gv->g, v->value->dtype, v->value->ndim, v->value->shape, 1);
+        v->grad = pool_take(gv->g, v->value->device, v->value->dtype, v->value->ndim, v->value->shape, 1);
     else
-        v->grad = dk_tensor_new(v->value->dtype, v->value->ndim, v->value->shape, NULL);
-    if (!v->grad) dk_error_set(err, DK_ENOMEM, "out of memory allocating the gradient of a var");
+        v->grad = dk_tensor_new_device(v->value->dtype, v->value->ndim, v->value->shape, v->value->device, NULL);
+    if (!v->grad) dk_error_set(err, DK_ENOMEM, "out of %s memory allocating the gradient of a var",
+                               dk_device_name(v->value->device));
     return v->grad;
 }
 
@@ -589,7 +607,7 @@ dk_status dk_graph_backward(dk_graph *g, dk_var *loss, dk_error *err) {
         if (g->tape[i].out->grad) dk_tensor_zero(g->tape[i].out->grad);
     dk_tensor *lg = dk__grad(loss, err);
     if (!lg) return err ? err->code : DK_ENOMEM;
-    dk_tensor_set(lg, 0, dk_tensor_get(lg, 0) + 1.0);
+    DK_KCALL(lg, dk_k_affine_forward, lg->data, lg->data, 1, 1.0, 1.0); /* d loss / d loss += 1, on its device */
     for (size_t i = g->n_tape; i-- > 0;) {
         tape_entry *e = &g->tape[i];
         if (!e->out->grad) continue; /* nothing flowed into this op (nothing to release either) */

@@ -7,6 +7,7 @@
  * F32/F64 -> F16/BF16 round to nearest even (F64 is first rounded to F32). */
 #include "diffkit/tensor.h"
 #include "diffkit/cuda.h"
+#include "backend/backend.h"
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -434,7 +435,13 @@ dk_status dk_tensor_copy(dk_tensor *dst, const dk_tensor *src, dk_error *err) {
 }
 
 void dk_tensor_zero(dk_tensor *t) {
-    if (t && t->device == DK_CPU && t->numel) memset(t->data, 0, t->numel * dk_dtype_size(t->dtype));
+    if (!t || !t->numel) return;
+    if (t->device == DK_CPU) {
+        memset(t->data, 0, t->numel * dk_dtype_size(t->dtype));
+        return;
+    }
+    const dk_backend *be = dk_backend_get(t->device, NULL); /* a device tensor exists, so its backend does */
+    if (be) be->zero(t->data, t->numel * dk_dtype_size(t->dtype));
 }
 
 /* dtype outside the enum (e.g. -1 or DK_DTYPE_COUNT) = any dtype; ndim < 0 =

@@ -10,7 +10,7 @@
 #include "diffkit/ops.h"
 #include "diffkit/ops_conv.h"
 #include "diffkit/rng.h"
-#include "../../core/src/ops/cpu/conv_kernels.h"
+#include "../../core/src/backend/cpu/kernels.h"
 
 static dk_rng rng;
 

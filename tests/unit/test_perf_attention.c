@@ -12,7 +12,7 @@
 #include "diffkit/graph.h"
 #include "diffkit/ops.h"
 #include "diffkit/rng.h"
-#include "../../core/src/ops/cpu/kernels.h"
+#include "../../core/src/backend/cpu/kernels.h"
 
 static dk_rng rng;
 

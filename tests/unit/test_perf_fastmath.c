@@ -1,5 +1,5 @@
 /* test_perf_fastmath.c: the F32 activations use our own vectorizable
- * exp / sigmoid / erfc approximations (core/src/ops/cpu/fastmath.h); this
+ * exp / sigmoid / erfc approximations (core/src/backend/cpu/fastmath.h); this
  * measures them through the public ops against libm in double over a dense
  * sweep of [-30, 30] (and the exp range), forward in ulps of the float
  * result and backward relative to the derivative's scale, and checks NaN,

@@ -3,7 +3,7 @@
  * F32/F64, backward ACCUMULATES). Used by the evaluation feature network
  * (featnet.h, docs/evaluation.md); any model may use them.
  *
- * Shapes: images NCHW. The CPU kernels are in core/src/ops/cpu/conv_kernels.c
+ * Shapes: images NCHW. The CPU kernels are in core/src/backend/cpu/conv_kernels.c
  * (im2col + BLAS GEMM per image, naive references beside them). */
 #ifndef DIFFKIT_OPS_CONV_H
 #define DIFFKIT_OPS_CONV_H

@@ -4,7 +4,7 @@
  * cpu/k_misc.inc. */
 #include <stdlib.h>
 #include "ops/op_internal.h"
-#include "ops/cpu/kernels.h"
+#include "backend/cpu/kernels.h"
 
 typedef struct attn_ctx {
     size_t BH, Nq, Nk, d, E, h, w;
@@ -17,13 +17,12 @@ static dk_status attn_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *er
     attn_ctx *c = vc;
     void *g[3];
     DK_GRADS(3, in, g);
-    dk_dtype dt = out->value->dtype;
     if (c->kind < 0) {
-        if (DK_KCALL(dt, dk_k_attention_backward, g[0], g[1], g[2], DG(out), DV(out), c->lse->data, DV(in[0]),
+        if (DK_KCALL(out->value, dk_k_attention_backward, g[0], g[1], g[2], DG(out), DV(out), c->lse->data, DV(in[0]),
                      DV(in[1]), DV(in[2]), c->BH, c->Nq, c->Nk, c->d, c->E, c->scale))
             return dk_error_set(err, DK_ENOMEM, "attention backward: out of memory for the score blocks");
     } else {
-        DK_KCALL(dt, dk_k_local_attn_backward, g[0], g[1], g[2], DG(out), DV(out), c->lse->data, DV(in[0]), DV(in[1]),
+        DK_KCALL(out->value, dk_k_local_attn_backward, g[0], g[1], g[2], DG(out), DV(out), c->lse->data, DV(in[0]), DV(in[1]),
                  DV(in[2]), c->BH, c->h, c->w, c->d, c->kind, c->p, c->shift, c->scale);
     }
     return DK_OK;
@@ -50,7 +49,7 @@ dk_var *dk_attention(dk_graph *g, dk_var *q, dk_var *k, dk_var *v, double scale)
         c->lse = dk__graph_tensor(g, Q->dtype, 3, shp, 0);
         if (!c->lse) return NULL;
     }
-    if (DK_KCALL(Q->dtype, dk_k_attention_forward, DV(out), c->lse ? c->lse->data : NULL, DV(q), DV(k), DV(v), c->BH,
+    if (DK_KCALL(Q, dk_k_attention_forward, DV(out), c->lse ? c->lse->data : NULL, DV(q), DV(k), DV(v), c->BH,
                  c->Nq, c->Nk, c->d, c->E, scale))
         return dk__op_fail(g, "attention", DK_ENOMEM, "out of memory for the score blocks (%d x %zu per thread)",
                            DK_ATTN_BLOCK, c->Nk);
@@ -86,7 +85,7 @@ static dk_var *local_attn(dk_graph *g, const char *name, dk_var *q, dk_var *k, d
         c->lse = dk__graph_tensor(g, Q->dtype, 3, Q->shape, 0);
         if (!c->lse) return NULL;
     }
-    DK_KCALL(Q->dtype, dk_k_local_attn_forward, DV(out), c->lse ? c->lse->data : NULL, DV(q), DV(k), DV(v), c->BH,
+    DK_KCALL(Q, dk_k_local_attn_forward, DV(out), c->lse ? c->lse->data : NULL, DV(q), DV(k), DV(v), c->BH,
              c->h, c->w, c->d, kind, p, shift, scale);
     return dk_graph_custom(g, out, in, 3, attn_bw, c, NULL);
 }
@@ -111,7 +110,7 @@ static dk_status heads_split_bw(void *vc, dk_var *out, dk_var **in, int n, dk_er
     heads_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_heads_split, DG(out), g[0], c->B, c->N, c->G, c->H, c->d, c->which, 0, 1);
+    DK_KCALL(out->value, dk_k_heads_split, DG(out), g[0], c->B, c->N, c->G, c->H, c->d, c->which, 0, 1);
     return DK_OK;
 }
 
@@ -119,7 +118,7 @@ static dk_status heads_merge_bw(void *vc, dk_var *out, dk_var **in, int n, dk_er
     heads_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_heads_split, g[0], DG(out), c->B, c->N, 1, c->H, c->d, 0, 1, 1);
+    DK_KCALL(out->value, dk_k_heads_split, g[0], DG(out), c->B, c->N, 1, c->H, c->d, 0, 1, 1);
     return DK_OK;
 }
 
@@ -138,7 +137,7 @@ dk_var *dk_heads_split(dk_graph *g, dk_var *x, int groups, int heads, int which)
     int64_t shp[4] = {X->shape[0], heads, X->shape[1], (int64_t)c->d};
     dk_var *out = dk__graph_var(g, X->dtype, 4, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_heads_split, DV(out), DV(x), c->B, c->N, c->G, c->H, c->d, c->which, 1, 0);
+    DK_KCALL(X, dk_k_heads_split, DV(out), DV(x), c->B, c->N, c->G, c->H, c->d, c->which, 1, 0);
     return dk_graph_custom(g, out, &x, 1, heads_split_bw, c, NULL);
 }
 
@@ -152,7 +151,7 @@ dk_var *dk_heads_merge(dk_graph *g, dk_var *x) {
     int64_t shp[3] = {X->shape[0], X->shape[2], X->shape[1] * X->shape[3]};
     dk_var *out = dk__graph_var(g, X->dtype, 3, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_heads_split, DV(x), DV(out), c->B, c->N, 1, c->H, c->d, 0, 0, 0);
+    DK_KCALL(X, dk_k_heads_split, DV(x), DV(out), c->B, c->N, 1, c->H, c->d, 0, 0, 0);
     return dk_graph_custom(g, out, &x, 1, heads_merge_bw, c, NULL);
 }
 
@@ -167,7 +166,7 @@ static dk_status cos_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err
     cos_ctx *c = vc;
     void *g[2];
     DK_GRADS(2, in, g);
-    DK_KCALL(out->value->dtype, dk_k_cosine_sim_backward, g[0], g[1], DG(out), DV(in[0]), c->rnorm->data, DV(in[1]),
+    DK_KCALL(out->value, dk_k_cosine_sim_backward, g[0], g[1], DG(out), DV(in[0]), c->rnorm->data, DV(in[1]),
              c->B, c->H, c->N, c->d);
     return DK_OK;
 }
@@ -187,7 +186,7 @@ dk_var *dk_cosine_sim_scale(dk_graph *g, dk_var *x, dk_var *scale, double eps) {
         c->rnorm = dk__graph_tensor(g, X->dtype, 3, X->shape, 0);
         if (!c->rnorm) return NULL;
     }
-    DK_KCALL(X->dtype, dk_k_cosine_sim_forward, DV(out), c->rnorm ? c->rnorm->data : NULL, DV(x), DV(scale), c->B, c->H,
+    DK_KCALL(X, dk_k_cosine_sim_forward, DV(out), c->rnorm ? c->rnorm->data : NULL, DV(x), DV(scale), c->B, c->H,
              c->N, c->d, eps);
     return dk_graph_custom(g, out, in, 2, cos_bw, c, NULL);
 }
@@ -203,7 +202,7 @@ static dk_status rope_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *er
     rope_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_rope, g[0], DG(out), c->pos, c->freqs, c->B, c->H, c->N, c->d, c->F, -1, 1);
+    DK_KCALL(out->value, dk_k_rope, g[0], DG(out), c->pos, c->freqs, c->B, c->H, c->N, c->d, c->F, -1, 1);
     return DK_OK;
 }
 
@@ -226,6 +225,6 @@ dk_var *dk_rope_axial(dk_graph *g, dk_var *x, const dk_tensor *pos, const dk_ten
     if (!out || !c->pos || !c->freqs) return NULL;
     for (size_t i = 0; i < pos->numel; i++) c->pos[i] = dk_tensor_get(pos, i);
     for (size_t i = 0; i < freqs->numel; i++) c->freqs[i] = dk_tensor_get(freqs, i);
-    DK_KCALL(X->dtype, dk_k_rope, DV(out), DV(x), c->pos, c->freqs, c->B, c->H, c->N, c->d, c->F, 1, 0);
+    DK_KCALL(X, dk_k_rope, DV(out), DV(x), c->pos, c->freqs, c->B, c->H, c->N, c->d, c->F, 1, 0);
     return dk_graph_custom(g, out, &x, 1, rope_bw, c, NULL);
 }

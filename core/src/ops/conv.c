@@ -3,7 +3,7 @@
  * softmax cross-entropy. Kernels in cpu/conv_kernels.c. */
 #include "diffkit/ops_conv.h"
 #include "ops/op_internal.h"
-#include "ops/cpu/conv_kernels.h"
+#include "backend/cpu/kernels.h"
 #include <string.h>
 
 /* ---- conv2d ---- */
@@ -17,7 +17,7 @@ static dk_status conv_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *er
     conv_ctx *c = vc;
     void *g[3];
     DK_GRADS(n, in, g);
-    DK_KCALL(out->value->dtype, dk_k_conv2d_backward, g[0], g[1], n > 2 ? g[2] : NULL, DG(out), c->cols->data,
+    DK_KCALL(out->value, dk_k_conv2d_backward, g[0], g[1], n > 2 ? g[2] : NULL, DG(out), c->cols->data,
              DV(in[1]), &c->d);
     return DK_OK;
 }
@@ -51,7 +51,7 @@ dk_var *dk_conv2d(dk_graph *g, dk_var *x, dk_var *w, dk_var *b, int stride, int 
     dk_var *out = dk__graph_var(g, X->dtype, 4, oshp, 0);
     c->cols = dk__graph_tensor(g, X->dtype, 3, cshp, 0);
     if (!out || !c->cols) return NULL;
-    DK_KCALL(X->dtype, dk_k_conv2d_forward, DV(out), c->cols->data, DV(x), DV(w), b ? DV(b) : NULL, &c->d);
+    DK_KCALL(X, dk_k_conv2d_forward, DV(out), c->cols->data, DV(x), DV(w), b ? DV(b) : NULL, &c->d);
     return dk_graph_custom(g, out, in, n, conv_bw, c, NULL);
 }
 
@@ -67,7 +67,7 @@ static dk_status pool_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *er
     void *g[1];
     (void)n;
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_pool2x2_backward, g[0], DG(out), DV(in[0]), c->M, c->H, c->W, c->kind);
+    DK_KCALL(out->value, dk_k_pool2x2_backward, g[0], DG(out), DV(in[0]), c->M, c->H, c->W, c->kind);
     return DK_OK;
 }
 
@@ -83,7 +83,7 @@ dk_var *dk_pool2x2(dk_graph *g, dk_var *x, dk_pool_kind kind) {
     pool_ctx *c = dk__graph_ctx(g, sizeof *c);
     if (!out || !c) return NULL;
     *c = (pool_ctx){(size_t)(X->shape[0] * X->shape[1]), (size_t)X->shape[2], (size_t)X->shape[3], (int)kind};
-    DK_KCALL(X->dtype, dk_k_pool2x2_forward, DV(out), DV(x), c->M, c->H, c->W, c->kind);
+    DK_KCALL(X, dk_k_pool2x2_forward, DV(out), DV(x), c->M, c->H, c->W, c->kind);
     return dk_graph_custom(g, out, &x, 1, pool_bw, c, NULL);
 }
 
@@ -93,7 +93,7 @@ static dk_status relu_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *er
     void *g[1];
     (void)vc, (void)n;
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_relu_backward, g[0], DG(out), DV(in[0]), out->value->numel);
+    DK_KCALL(out->value, dk_k_relu_backward, g[0], DG(out), DV(in[0]), out->value->numel);
     return DK_OK;
 }
 
@@ -101,7 +101,7 @@ dk_var *dk_relu(dk_graph *g, dk_var *x) {
     if (dk__check_inputs(g, "relu", &x, 1)) return NULL;
     dk_var *out = dk__graph_var(g, x->value->dtype, x->value->ndim, x->value->shape, 0);
     if (!out) return NULL;
-    DK_KCALL(x->value->dtype, dk_k_relu_forward, DV(out), DV(x), x->value->numel);
+    DK_KCALL(x->value, dk_k_relu_forward, DV(out), DV(x), x->value->numel);
     return dk_graph_custom(g, out, &x, 1, relu_bw, NULL, NULL);
 }
 
@@ -118,7 +118,7 @@ static dk_status xent_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *er
     void *g[1];
     (void)n;
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_xent_backward, g[0], DG(out), c->probs->data, c->labels, c->B, c->K);
+    DK_KCALL(out->value, dk_k_xent_backward, g[0], DG(out), c->probs->data, c->labels, c->B, c->K);
     return DK_OK;
 }
 
@@ -143,6 +143,6 @@ dk_var *dk_cross_entropy(dk_graph *g, dk_var *logits, const int64_t *labels, siz
     c->labels = lab;
     c->probs = dk__graph_tensor(g, Z->dtype, 2, Z->shape, 0);
     if (!c->probs) return NULL;
-    DK_KCALL(Z->dtype, dk_k_xent_forward, DV(out), c->probs->data, DV(logits), c->labels, c->B, c->K);
+    DK_KCALL(Z, dk_k_xent_forward, DV(out), c->probs->data, DV(logits), c->labels, c->B, c->K);
     return dk_graph_custom(g, out, &logits, 1, xent_bw, c, NULL);
 }

@@ -2,7 +2,7 @@
  * activations (GELU erf/tanh, SiLU, GEGLU), adaLN modulation, gated
  * residual, lerp skip and detach. Kernels in cpu/k_elementwise.inc. */
 #include "ops/op_internal.h"
-#include "ops/cpu/kernels.h"
+#include "backend/cpu/kernels.h"
 
 /* ---- broadcasting binary ops ---- */
 
@@ -59,7 +59,7 @@ static dk_status binary_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *
     bin_ctx *c = vc;
     void *g[2];
     DK_GRADS(2, in, g);
-    DK_KCALL(out->value->dtype, dk_k_binary_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), &c->bc, c->op);
+    DK_KCALL(out->value, dk_k_binary_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), &c->bc, c->op);
     return DK_OK;
 }
 
@@ -75,7 +75,7 @@ static dk_var *binary(dk_graph *g, const char *name, int op, dk_var *a, dk_var *
     c->op = op;
     dk_var *out = dk__graph_var(g, a->value->dtype, a->value->ndim, a->value->shape, 0);
     if (!out) return NULL;
-    DK_KCALL(a->value->dtype, dk_k_binary_forward, DV(out), DV(a), DV(b), &c->bc, op);
+    DK_KCALL(a->value, dk_k_binary_forward, DV(out), DV(a), DV(b), &c->bc, op);
     return dk_graph_custom(g, out, in, 2, binary_bw, c, NULL);
 }
 
@@ -92,7 +92,7 @@ typedef struct affine_ctx {
 static dk_status affine_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err) {
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_add_into, g[0], DG(out), out->value->numel, ((affine_ctx *)vc)->s);
+    DK_KCALL(out->value, dk_k_add_into, g[0], DG(out), out->value->numel, ((affine_ctx *)vc)->s);
     return DK_OK;
 }
 
@@ -102,7 +102,7 @@ static dk_var *affine(dk_graph *g, const char *name, dk_var *x, double s, double
     affine_ctx *c = dk__graph_ctx(g, sizeof *c);
     if (!out || !c) return NULL;
     c->s = s;
-    DK_KCALL(x->value->dtype, dk_k_affine_forward, DV(out), DV(x), x->value->numel, s, c0);
+    DK_KCALL(x->value, dk_k_affine_forward, DV(out), DV(x), x->value->numel, s, c0);
     return dk_graph_custom(g, out, &x, 1, affine_bw, c, NULL);
 }
 
@@ -118,7 +118,7 @@ typedef struct unary_ctx {
 static dk_status unary_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err) {
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_unary_backward, g[0], DG(out), DV(in[0]), out->value->numel,
+    DK_KCALL(out->value, dk_k_unary_backward, g[0], DG(out), DV(in[0]), out->value->numel,
              ((unary_ctx *)vc)->kind);
     return DK_OK;
 }
@@ -129,7 +129,7 @@ static dk_var *unary(dk_graph *g, const char *name, int kind, dk_var *x) {
     unary_ctx *c = dk__graph_ctx(g, sizeof *c);
     if (!out || !c) return NULL;
     c->kind = kind;
-    DK_KCALL(x->value->dtype, dk_k_unary_forward, DV(out), DV(x), x->value->numel, kind);
+    DK_KCALL(x->value, dk_k_unary_forward, DV(out), DV(x), x->value->numel, kind);
     return dk_graph_custom(g, out, &x, 1, unary_bw, c, NULL);
 }
 
@@ -146,7 +146,7 @@ static dk_status geglu_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *e
     void *g[1];
     DK_GRADS(1, in, g);
     size_t F = (size_t)out->value->shape[out->value->ndim - 1];
-    DK_KCALL(out->value->dtype, dk_k_geglu_backward, g[0], DG(out), DV(in[0]), out->value->numel / F, F);
+    DK_KCALL(out->value, dk_k_geglu_backward, g[0], DG(out), DV(in[0]), out->value->numel / F, F);
     return DK_OK;
 }
 
@@ -160,7 +160,7 @@ dk_var *dk_geglu(dk_graph *g, dk_var *x) {
     shp[X->ndim - 1] = D / 2;
     dk_var *out = dk__graph_var(g, X->dtype, X->ndim, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_geglu_forward, DV(out), DV(x), X->numel / (size_t)D, (size_t)(D / 2));
+    DK_KCALL(X, dk_k_geglu_forward, DV(out), DV(x), X->numel / (size_t)D, (size_t)(D / 2));
     return dk_graph_custom(g, out, &x, 1, geglu_bw, NULL, NULL);
 }
 
@@ -181,7 +181,7 @@ static dk_status modulate_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error
     /* in: x, scale, shift (optional) */
     void *g[3];
     DK_GRADS(n, in, g);
-    DK_KCALL(out->value->dtype, dk_k_modulate_backward, g[0], n > 2 ? g[2] : NULL, g[1], DG(out), DV(in[0]),
+    DK_KCALL(out->value, dk_k_modulate_backward, g[0], n > 2 ? g[2] : NULL, g[1], DG(out), DV(in[0]),
              DV(in[1]), c->B, c->Tn, c->D);
     return DK_OK;
 }
@@ -199,7 +199,7 @@ dk_var *dk_modulate(dk_graph *g, dk_var *x, dk_var *shift, dk_var *scale) {
     c->B = (size_t)x->value->shape[0];
     c->D = (size_t)x->value->shape[x->value->ndim - 1];
     c->Tn = x->value->numel / (c->B * c->D);
-    DK_KCALL(x->value->dtype, dk_k_modulate_forward, DV(out), DV(x), shift ? DV(shift) : NULL, DV(scale), c->B, c->Tn,
+    DK_KCALL(x->value, dk_k_modulate_forward, DV(out), DV(x), shift ? DV(shift) : NULL, DV(scale), c->B, c->Tn,
              c->D);
     return dk_graph_custom(g, out, in, n, modulate_bw, c, NULL);
 }
@@ -208,7 +208,7 @@ static dk_status gated_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *e
     btd_ctx *c = vc;
     void *g[3];
     DK_GRADS(3, in, g);
-    DK_KCALL(out->value->dtype, dk_k_gated_residual_backward, g[0], g[1], g[2], DG(out), DV(in[1]), DV(in[2]), c->B,
+    DK_KCALL(out->value, dk_k_gated_residual_backward, g[0], g[1], g[2], DG(out), DV(in[1]), DV(in[2]), c->B,
              c->Tn, c->D);
     return DK_OK;
 }
@@ -225,7 +225,7 @@ dk_var *dk_gated_residual(dk_graph *g, dk_var *x, dk_var *gate, dk_var *y) {
     c->B = (size_t)x->value->shape[0];
     c->D = (size_t)x->value->shape[x->value->ndim - 1];
     c->Tn = x->value->numel / (c->B * c->D);
-    DK_KCALL(x->value->dtype, dk_k_gated_residual_forward, DV(out), DV(x), DV(gate), DV(y), c->B, c->Tn, c->D);
+    DK_KCALL(x->value, dk_k_gated_residual_forward, DV(out), DV(x), DV(gate), DV(y), c->B, c->Tn, c->D);
     return dk_graph_custom(g, out, in, 3, gated_bw, c, NULL);
 }
 
@@ -234,7 +234,7 @@ dk_var *dk_gated_residual(dk_graph *g, dk_var *x, dk_var *gate, dk_var *y) {
 static dk_status lerp_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err) {
     void *g[3];
     DK_GRADS(3, in, g);
-    DK_KCALL(out->value->dtype, dk_k_lerp_backward, g[0], g[1], g[2], DG(out), DV(in[0]), DV(in[1]), DV(in[2]),
+    DK_KCALL(out->value, dk_k_lerp_backward, g[0], g[1], g[2], DG(out), DV(in[0]), DV(in[1]), DV(in[2]),
              out->value->numel);
     return DK_OK;
 }
@@ -247,7 +247,7 @@ dk_var *dk_lerp_skip(dk_graph *g, dk_var *skip, dk_var *y, dk_var *fac) {
                            DK_SHP(skip), DK_SHP(y), DK_SHP(fac));
     dk_var *out = dk__graph_var(g, y->value->dtype, y->value->ndim, y->value->shape, 0);
     if (!out) return NULL;
-    DK_KCALL(y->value->dtype, dk_k_lerp_forward, DV(out), DV(skip), DV(y), DV(fac), y->value->numel);
+    DK_KCALL(y->value, dk_k_lerp_forward, DV(out), DV(skip), DV(y), DV(fac), y->value->numel);
     return dk_graph_custom(g, out, in, 3, lerp_bw, NULL, NULL);
 }
 

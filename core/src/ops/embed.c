@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "ops/op_internal.h"
-#include "ops/cpu/kernels.h"
+#include "backend/cpu/kernels.h"
 
 typedef struct emb_ctx {
     int64_t *labels;
@@ -15,7 +15,7 @@ static dk_status emb_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err
     emb_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_embedding_backward, g[0], DG(out), c->labels, c->n, c->D);
+    DK_KCALL(out->value, dk_k_embedding_backward, g[0], DG(out), c->labels, c->n, c->D);
     return DK_OK;
 }
 
@@ -37,7 +37,7 @@ dk_var *dk_embedding(dk_graph *g, dk_var *table, const int64_t *labels, size_t n
     c->labels = dk__graph_ctx(g, n * sizeof *c->labels);
     if (!c->labels) return NULL;
     memcpy(c->labels, labels, n * sizeof *labels);
-    DK_KCALL(Tb->dtype, dk_k_embedding_forward, DV(out), DV(table), c->labels, n, c->D);
+    DK_KCALL(Tb, dk_k_embedding_forward, DV(out), DV(table), c->labels, n, c->D);
     return dk_graph_custom(g, out, &table, 1, emb_bw, c, NULL);
 }
 
@@ -50,7 +50,7 @@ static dk_status ts_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err)
     ts_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_timestep_backward, g[0], DG(out), DV(in[0]), c->B, c->dim, c->max_period);
+    DK_KCALL(out->value, dk_k_timestep_backward, g[0], DG(out), DV(in[0]), c->B, c->dim, c->max_period);
     return DK_OK;
 }
 
@@ -64,7 +64,7 @@ dk_var *dk_timestep_embedding(dk_graph *g, dk_var *t, int dim, double max_period
     dk_var *out = dk__graph_var(g, t->value->dtype, 2, shp, 0);
     if (!out || !c) return NULL;
     *c = (ts_ctx){(size_t)shp[0], (size_t)dim, max_period};
-    DK_KCALL(t->value->dtype, dk_k_timestep_forward, DV(out), DV(t), c->B, c->dim, max_period);
+    DK_KCALL(t->value, dk_k_timestep_forward, DV(out), DV(t), c->B, c->dim, max_period);
     return dk_graph_custom(g, out, &t, 1, ts_bw, c, NULL);
 }
 
@@ -72,7 +72,7 @@ static dk_status fourier_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error 
     void *g[2];
     DK_GRADS(2, in, g);
     const dk_tensor *V = in[0]->value, *W = in[1]->value;
-    DK_KCALL(out->value->dtype, dk_k_fourier_backward, g[0], g[1], DG(out), DV(out), DV(in[0]), DV(in[1]),
+    DK_KCALL(out->value, dk_k_fourier_backward, g[0], g[1], DG(out), DV(out), DV(in[0]), DV(in[1]),
              (size_t)V->shape[0], (size_t)V->shape[1], (size_t)W->shape[0]);
     return DK_OK;
 }
@@ -87,7 +87,7 @@ dk_var *dk_fourier_features(dk_graph *g, dk_var *v, dk_var *w) {
     int64_t shp[2] = {V->shape[0], 2 * W->shape[0]};
     dk_var *out = dk__graph_var(g, V->dtype, 2, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(V->dtype, dk_k_fourier_forward, DV(out), DV(v), DV(w), (size_t)V->shape[0], (size_t)V->shape[1],
+    DK_KCALL(V, dk_k_fourier_forward, DV(out), DV(v), DV(w), (size_t)V->shape[0], (size_t)V->shape[1],
              (size_t)W->shape[0]);
     return dk_graph_custom(g, out, in, 2, fourier_bw, NULL, NULL);
 }

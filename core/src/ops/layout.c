@@ -2,12 +2,12 @@
  * permute, slicing and concatenation over the last dim, patchify /
  * unpatchify (DiT and HDiT layouts), HDiT token merge / split. */
 #include "ops/op_internal.h"
-#include "ops/cpu/kernels.h"
+#include "backend/cpu/kernels.h"
 
 static dk_status reshape_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err) {
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_add_into, g[0], DG(out), out->value->numel, 1.0);
+    DK_KCALL(out->value, dk_k_add_into, g[0], DG(out), out->value->numel, 1.0);
     return DK_OK;
 }
 
@@ -37,7 +37,7 @@ static dk_status permute_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error 
     perm_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_permute, g[0], DG(out), c->nd, c->shape, c->perm, 1, 1);
+    DK_KCALL(out->value, dk_k_permute, g[0], DG(out), c->nd, c->shape, c->perm, 1, 1);
     return DK_OK;
 }
 
@@ -62,7 +62,7 @@ dk_var *dk_permute(dk_graph *g, dk_var *x, const int *perm) {
     }
     dk_var *out = dk__graph_var(g, X->dtype, X->ndim, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_permute, DV(out), DV(x), c->nd, c->shape, c->perm, 0, 0);
+    DK_KCALL(X, dk_k_permute, DV(out), DV(x), c->nd, c->shape, c->perm, 0, 0);
     return dk_graph_custom(g, out, &x, 1, permute_bw, c, NULL);
 }
 
@@ -75,7 +75,7 @@ static dk_status slice_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *e
     cols_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_copy_cols, g[0], c->D, c->start, DG(out), c->len, 0, c->M, c->len, 1);
+    DK_KCALL(out->value, dk_k_copy_cols, g[0], c->D, c->start, DG(out), c->len, 0, c->M, c->len, 1);
     return DK_OK;
 }
 
@@ -93,7 +93,7 @@ dk_var *dk_slice_last(dk_graph *g, dk_var *x, int64_t start, int64_t len) {
     dk_var *out = dk__graph_var(g, X->dtype, X->ndim, shp, 0);
     if (!out || !c) return NULL;
     *c = (cols_ctx){X->numel / (size_t)D, (size_t)start, (size_t)len, (size_t)D};
-    DK_KCALL(X->dtype, dk_k_copy_cols, DV(out), c->len, 0, DV(x), c->D, c->start, c->M, c->len, 0);
+    DK_KCALL(X, dk_k_copy_cols, DV(out), c->len, 0, DV(x), c->D, c->start, c->M, c->len, 0);
     return dk_graph_custom(g, out, &x, 1, slice_bw, c, NULL);
 }
 
@@ -103,7 +103,7 @@ static dk_status concat_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *
         size_t Di = (size_t)in[i]->value->shape[in[i]->value->ndim - 1];
         void *g[1];
         DK_GRADS(1, &in[i], g);
-        if (g[0]) DK_KCALL(out->value->dtype, dk_k_copy_cols, g[0], Di, 0, DG(out), D, off, M, Di, 1);
+        if (g[0]) DK_KCALL(out->value, dk_k_copy_cols, g[0], Di, 0, DG(out), D, off, M, Di, 1);
         off += Di;
     }
     return DK_OK;
@@ -131,7 +131,7 @@ dk_var *dk_concat_last(dk_graph *g, dk_var **xs, int n) {
     size_t M = out->value->numel / (size_t)D, off = 0;
     for (int i = 0; i < n; i++) {
         size_t Di = (size_t)xs[i]->value->shape[X0->ndim - 1];
-        DK_KCALL(X0->dtype, dk_k_copy_cols, DV(out), (size_t)D, off, DV(xs[i]), Di, 0, M, Di, 0);
+        DK_KCALL(X0, dk_k_copy_cols, DV(out), (size_t)D, off, DV(xs[i]), Di, 0, M, Di, 0);
         off += Di;
     }
     return dk_graph_custom(g, out, xs, n, concat_bw, NULL, NULL);
@@ -148,7 +148,7 @@ static dk_status patchify_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error
     patch_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_patch_copy, g[0], DG(out), c->B, c->C, c->H, c->W, c->p, c->layout, 0, 1);
+    DK_KCALL(out->value, dk_k_patch_copy, g[0], DG(out), c->B, c->C, c->H, c->W, c->p, c->layout, 0, 1);
     return DK_OK;
 }
 
@@ -156,7 +156,7 @@ static dk_status unpatchify_bw(void *vc, dk_var *out, dk_var **in, int n, dk_err
     patch_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_patch_copy, DG(out), g[0], c->B, c->C, c->H, c->W, c->p, c->layout, 1, 1);
+    DK_KCALL(out->value, dk_k_patch_copy, DG(out), g[0], c->B, c->C, c->H, c->W, c->p, c->layout, 1, 1);
     return DK_OK;
 }
 
@@ -173,7 +173,7 @@ dk_var *dk_patchify(dk_graph *g, dk_var *x, int p, dk_patch_layout layout) {
     int64_t shp[3] = {X->shape[0], (X->shape[2] / p) * (X->shape[3] / p), (int64_t)p * p * X->shape[1]};
     dk_var *out = dk__graph_var(g, X->dtype, 3, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_patch_copy, DV(x), DV(out), c->B, c->C, c->H, c->W, c->p, c->layout, 1, 0);
+    DK_KCALL(X, dk_k_patch_copy, DV(x), DV(out), c->B, c->C, c->H, c->W, c->p, c->layout, 1, 0);
     return dk_graph_custom(g, out, &x, 1, patchify_bw, c, NULL);
 }
 
@@ -191,7 +191,7 @@ dk_var *dk_unpatchify(dk_graph *g, dk_var *x, int64_t H, int64_t W, int p, dk_pa
     int64_t shp[4] = {X->shape[0], C, H, W};
     dk_var *out = dk__graph_var(g, X->dtype, 4, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_patch_copy, DV(out), DV(x), c->B, c->C, c->H, c->W, c->p, c->layout, 0, 0);
+    DK_KCALL(X, dk_k_patch_copy, DV(out), DV(x), c->B, c->C, c->H, c->W, c->p, c->layout, 0, 0);
     return dk_graph_custom(g, out, &x, 1, unpatchify_bw, c, NULL);
 }
 
@@ -205,7 +205,7 @@ static dk_status merge_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *e
     merge_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_token_merge_copy, g[0], DG(out), c->B, c->h, c->w, c->C, c->p0, c->p1, 0, 1);
+    DK_KCALL(out->value, dk_k_token_merge_copy, g[0], DG(out), c->B, c->h, c->w, c->C, c->p0, c->p1, 0, 1);
     return DK_OK;
 }
 
@@ -213,7 +213,7 @@ static dk_status split_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *e
     merge_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_token_merge_copy, DG(out), g[0], c->B, c->h, c->w, c->C, c->p0, c->p1, 1, 1);
+    DK_KCALL(out->value, dk_k_token_merge_copy, DG(out), g[0], c->B, c->h, c->w, c->C, c->p0, c->p1, 1, 1);
     return DK_OK;
 }
 
@@ -230,7 +230,7 @@ dk_var *dk_token_merge(dk_graph *g, dk_var *x, int p0, int p1) {
     int64_t shp[4] = {X->shape[0], X->shape[1] / p0, X->shape[2] / p1, (int64_t)p0 * p1 * X->shape[3]};
     dk_var *out = dk__graph_var(g, X->dtype, 4, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_token_merge_copy, DV(x), DV(out), c->B, c->h, c->w, c->C, c->p0, c->p1, 1, 0);
+    DK_KCALL(X, dk_k_token_merge_copy, DV(x), DV(out), c->B, c->h, c->w, c->C, c->p0, c->p1, 1, 0);
     return dk_graph_custom(g, out, &x, 1, merge_bw, c, NULL);
 }
 
@@ -247,6 +247,6 @@ dk_var *dk_token_split(dk_graph *g, dk_var *x, int p0, int p1) {
     int64_t shp[4] = {X->shape[0], X->shape[1] * p0, X->shape[2] * p1, C};
     dk_var *out = dk__graph_var(g, X->dtype, 4, shp, 0);
     if (!out) return NULL;
-    DK_KCALL(X->dtype, dk_k_token_merge_copy, DV(out), DV(x), c->B, c->h, c->w, c->C, c->p0, c->p1, 0, 0);
+    DK_KCALL(X, dk_k_token_merge_copy, DV(out), DV(x), c->B, c->h, c->w, c->C, c->p0, c->p1, 0, 0);
     return dk_graph_custom(g, out, &x, 1, split_bw, c, NULL);
 }

@@ -1,7 +1,7 @@
 /* linear.c: graph ops dk_linear (PyTorch Linear, y = x W^T + b) and
  * dk_matmul (batched op(a) op(b)); kernels in cpu/k_linear.inc. */
 #include "ops/op_internal.h"
-#include "ops/cpu/kernels.h"
+#include "backend/cpu/kernels.h"
 
 typedef struct linear_ctx {
     size_t M, IN, OUT;
@@ -11,7 +11,7 @@ static dk_status linear_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *
     linear_ctx *c = vc;
     void *g[3];
     DK_GRADS(n, in, g);
-    DK_KCALL(out->value->dtype, dk_k_linear_backward, g[0], g[1], n > 2 ? g[2] : NULL, DG(out), DV(in[0]), DV(in[1]),
+    DK_KCALL(out->value, dk_k_linear_backward, g[0], g[1], n > 2 ? g[2] : NULL, DG(out), DV(in[0]), DV(in[1]),
              c->M, c->IN, c->OUT);
     return DK_OK;
 }
@@ -36,7 +36,7 @@ dk_var *dk_linear(dk_graph *g, dk_var *x, dk_var *w, dk_var *b) {
     c->OUT = (size_t)W->shape[0];
     c->IN = (size_t)W->shape[1];
     c->M = X->numel / c->IN;
-    DK_KCALL(X->dtype, dk_k_linear_forward, DV(out), DV(x), DV(w), b ? DV(b) : NULL, c->M, c->IN, c->OUT);
+    DK_KCALL(X, dk_k_linear_forward, DV(out), DV(x), DV(w), b ? DV(b) : NULL, c->M, c->IN, c->OUT);
     return dk_graph_custom(g, out, in, n, linear_bw, c, NULL);
 }
 
@@ -49,7 +49,7 @@ static dk_status matmul_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *
     matmul_ctx *c = vc;
     void *g[2];
     DK_GRADS(2, in, g);
-    DK_KCALL(out->value->dtype, dk_k_matmul_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), c->batch,
+    DK_KCALL(out->value, dk_k_matmul_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), c->batch,
              c->b_shared, c->M, c->N, c->Kd, c->ta, c->tb);
     return DK_OK;
 }
@@ -76,7 +76,7 @@ dk_var *dk_matmul(dk_graph *g, dk_var *a, dk_var *b, int trans_a, int trans_b) {
     matmul_ctx *c = dk__graph_ctx(g, sizeof *c);
     if (!out || !c) return NULL;
     *c = (matmul_ctx){dk__prod(A, 0, na - 2), (size_t)M, (size_t)N, (size_t)Ka, shared, trans_a, trans_b};
-    DK_KCALL(A->dtype, dk_k_matmul_forward, DV(out), DV(a), DV(b), c->batch, shared, c->M, c->N, c->Kd, trans_a,
+    DK_KCALL(A, dk_k_matmul_forward, DV(out), DV(a), DV(b), c->batch, shared, c->M, c->N, c->Kd, trans_a,
              trans_b);
     return dk_graph_custom(g, out, in, 2, matmul_bw, c, NULL);
 }

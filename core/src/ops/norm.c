@@ -1,7 +1,7 @@
 /* norm.c: graph ops dk_layernorm and dk_rmsnorm (incl. AdaRMSNorm's
  * per-sample gain). Kernels in cpu/k_norm.inc. */
 #include "ops/op_internal.h"
-#include "ops/cpu/kernels.h"
+#include "backend/cpu/kernels.h"
 
 typedef struct norm_ctx {
     size_t M, D, rps;
@@ -14,7 +14,7 @@ static dk_status layernorm_bw(void *vc, dk_var *out, dk_var **in, int n, dk_erro
     dk_var *vs[3] = {in[0], c->has_w ? in[1] : NULL, c->has_b ? in[c->has_w ? 2 : 1] : NULL};
     void *g[3];
     DK_GRADS(3, vs, g);
-    DK_KCALL(out->value->dtype, dk_k_layernorm_backward, g[0], g[1], g[2], DG(out), DV(in[0]), c->mean->data,
+    DK_KCALL(out->value, dk_k_layernorm_backward, g[0], g[1], g[2], DG(out), DV(in[0]), c->mean->data,
              c->rstd->data, c->has_w ? DV(in[1]) : NULL, c->M, c->D);
     return DK_OK;
 }
@@ -45,7 +45,7 @@ dk_var *dk_layernorm(dk_graph *g, dk_var *x, dk_var *w, dk_var *b, double eps) {
         c->rstd = dk__graph_tensor(g, X->dtype, 1, &m, 0);
         if (!c->mean || !c->rstd) return NULL;
     }
-    DK_KCALL(X->dtype, dk_k_layernorm_forward, DV(out), rec ? c->mean->data : NULL, rec ? c->rstd->data : NULL, DV(x),
+    DK_KCALL(X, dk_k_layernorm_forward, DV(out), rec ? c->mean->data : NULL, rec ? c->rstd->data : NULL, DV(x),
              w ? DV(w) : NULL, b ? DV(b) : NULL, c->M, c->D, eps);
     return dk_graph_custom(g, out, in, n, layernorm_bw, c, NULL);
 }
@@ -54,7 +54,7 @@ static dk_status rmsnorm_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error 
     norm_ctx *c = vc;
     void *g[2];
     DK_GRADS(n, in, g);
-    DK_KCALL(out->value->dtype, dk_k_rmsnorm_backward, g[0], n > 1 ? g[1] : NULL, DG(out), DV(in[0]), c->rstd->data,
+    DK_KCALL(out->value, dk_k_rmsnorm_backward, g[0], n > 1 ? g[1] : NULL, DG(out), DV(in[0]), c->rstd->data,
              n > 1 ? DV(in[1]) : NULL, c->M, c->D, c->rps);
     return DK_OK;
 }
@@ -91,7 +91,7 @@ dk_var *dk_rmsnorm(dk_graph *g, dk_var *x, dk_var *gain, double eps) {
         c->rstd = dk__graph_tensor(g, X->dtype, 1, &m, 0);
         if (!c->rstd) return NULL;
     }
-    DK_KCALL(X->dtype, dk_k_rmsnorm_forward, DV(out), rec ? c->rstd->data : NULL, DV(x), gain ? DV(gain) : NULL, M,
+    DK_KCALL(X, dk_k_rmsnorm_forward, DV(out), rec ? c->rstd->data : NULL, DV(x), gain ? DV(gain) : NULL, M,
              (size_t)D, rps, eps);
     return dk_graph_custom(g, out, in, n, rmsnorm_bw, c, NULL);
 }

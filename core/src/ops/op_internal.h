@@ -7,6 +7,11 @@
 #include <stdarg.h>
 #include "diffkit/graph.h"
 #include "diffkit/ops.h"
+#include "backend/backend.h"
+
+/* The backend of each device, filled by dk_backend_get (a device whose entry is
+ * NULL has not been asked for yet or is not available). */
+extern const dk_backend *dk__backends[2];
 
 /* A tensor owned by the graph (freed or pooled at reset); zeroed if zero != 0.
  * Returns NULL (error recorded in g) on failure. */
@@ -32,12 +37,19 @@ int dk__graph_failed(const dk_graph *g);
 const char *dk__shape(const dk_tensor *t, char *buf);
 #define DK_SHP(v) dk__shape((v)->value, (char[96]){0})
 
-/* Checks shared by ops: all given vars non-NULL, F32/F64, the same dtype, CPU.
+/* Checks shared by ops: all given vars non-NULL, F32/F64, the same dtype, the
+ * same device, whose backend is available and computes in that dtype; records
+ * that device as the one the op's new vars are made on.
  * Returns 0 if fine, else records an error naming op and returns -1. */
 int dk__check_inputs(dk_graph *g, const char *op, dk_var **vars, int n);
 
-/* Call the F32 or F64 kernel `fn` with the same arguments. */
-#define DK_KCALL(dt, fn, ...) ((dt) == DK_F32 ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
+/* Call kernel `fn` of the backend of tensor t's device, for t's dtype (F32 or
+ * F64). dk__check_inputs has made sure that backend exists and computes in
+ * that dtype, so the table entry is there (tests/unit/test_backend_tables.c). */
+#define DK_KCALL(t, fn, ...) \
+    ((t)->dtype == DK_F32 ? dk__kt32((t)->device)->fn(__VA_ARGS__) : dk__kt64((t)->device)->fn(__VA_ARGS__))
+static inline const dk_kernels_f32 *dk__kt32(dk_device d) { return dk__backends[d]->f32; }
+static inline const dk_kernels_f64 *dk__kt64(dk_device d) { return dk__backends[d]->f64; }
 /* Shorthands for data pointers (void *, converted to the kernel's type). */
 #define DV(v) ((v)->value->data)
 #define DG(v) ((v)->grad ? (v)->grad->data : NULL)

@@ -2,7 +2,7 @@
  * variational-bound terms (Gaussian KL, discretised Gaussian log-likelihood).
  * Kernels in cpu/k_elementwise.inc. */
 #include "ops/op_internal.h"
-#include "ops/cpu/kernels.h"
+#include "backend/cpu/kernels.h"
 
 typedef struct sum_ctx {
     size_t M, R;
@@ -13,7 +13,7 @@ static dk_status sum_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err
     sum_ctx *c = vc;
     void *g[1];
     DK_GRADS(1, in, g);
-    DK_KCALL(out->value->dtype, dk_k_sum_rows_backward, g[0], DG(out), c->M, c->R, c->mul);
+    DK_KCALL(out->value, dk_k_sum_rows_backward, g[0], DG(out), c->M, c->R, c->mul);
     return DK_OK;
 }
 
@@ -31,7 +31,7 @@ static dk_var *reduce_last(dk_graph *g, const char *name, dk_var *x, int n_last,
     c->M = dk__prod(X, 0, keep);
     c->R = dk__prod(X, keep, X->ndim);
     c->mul = mean ? 1.0 / (double)c->R : 1.0;
-    DK_KCALL(X->dtype, dk_k_sum_rows_forward, DV(out), DV(x), c->M, c->R, c->mul);
+    DK_KCALL(X, dk_k_sum_rows_forward, DV(out), DV(x), c->M, c->R, c->mul);
     return dk_graph_custom(g, out, &x, 1, sum_bw, c, NULL);
 }
 
@@ -46,7 +46,7 @@ static dk_status mse_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err
     void *g[2];
     DK_GRADS(2, in, g);
     size_t B = (size_t)in[0]->value->shape[0];
-    DK_KCALL(out->value->dtype, dk_k_mse_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), B,
+    DK_KCALL(out->value, dk_k_mse_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), B,
              in[0]->value->numel / B);
     return DK_OK;
 }
@@ -59,7 +59,7 @@ dk_var *dk_mse(dk_graph *g, dk_var *a, dk_var *b) {
     int64_t B = a->value->shape[0];
     dk_var *out = dk__graph_var(g, a->value->dtype, 1, &B, 0);
     if (!out) return NULL;
-    DK_KCALL(a->value->dtype, dk_k_mse_forward, DV(out), DV(a), DV(b), (size_t)B, a->value->numel / (size_t)B);
+    DK_KCALL(a->value, dk_k_mse_forward, DV(out), DV(a), DV(b), (size_t)B, a->value->numel / (size_t)B);
     return dk_graph_custom(g, out, in, 2, mse_bw, NULL, NULL);
 }
 
@@ -68,7 +68,7 @@ dk_var *dk_mse(dk_graph *g, dk_var *a, dk_var *b) {
 static dk_status kl_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *err) {
     void *g[4];
     DK_GRADS(4, in, g);
-    DK_KCALL(out->value->dtype, dk_k_normal_kl_backward, g[0], g[1], g[2], g[3], DG(out), DV(in[0]), DV(in[1]),
+    DK_KCALL(out->value, dk_k_normal_kl_backward, g[0], g[1], g[2], g[3], DG(out), DV(in[0]), DV(in[1]),
              DV(in[2]), DV(in[3]), out->value->numel);
     return DK_OK;
 }
@@ -82,7 +82,7 @@ dk_var *dk_normal_kl(dk_graph *g, dk_var *mean1, dk_var *logvar1, dk_var *mean2,
                                DK_SHP(mean1), DK_SHP(logvar1), DK_SHP(mean2), DK_SHP(logvar2));
     dk_var *out = dk__graph_var(g, mean1->value->dtype, mean1->value->ndim, mean1->value->shape, 0);
     if (!out) return NULL;
-    DK_KCALL(mean1->value->dtype, dk_k_normal_kl_forward, DV(out), DV(mean1), DV(logvar1), DV(mean2), DV(logvar2),
+    DK_KCALL(mean1->value, dk_k_normal_kl_forward, DV(out), DV(mean1), DV(logvar1), DV(mean2), DV(logvar2),
              out->value->numel);
     return dk_graph_custom(g, out, in, 4, kl_bw, NULL, NULL);
 }
@@ -93,7 +93,7 @@ static dk_status dgll_bw(void *vc, dk_var *out, dk_var **in, int n, dk_error *er
     dk_var *gv[2] = {in[1], in[2]};
     void *g[2];
     DK_GRADS(2, gv, g);
-    DK_KCALL(out->value->dtype, dk_k_dgll_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), DV(in[2]),
+    DK_KCALL(out->value, dk_k_dgll_backward, g[0], g[1], DG(out), DV(in[0]), DV(in[1]), DV(in[2]),
              out->value->numel);
     return DK_OK;
 }
@@ -106,6 +106,6 @@ dk_var *dk_discretized_gaussian_loglik(dk_graph *g, dk_var *x, dk_var *means, dk
                            DK_SHP(x), DK_SHP(means), DK_SHP(log_scales));
     dk_var *out = dk__graph_var(g, x->value->dtype, x->value->ndim, x->value->shape, 0);
     if (!out) return NULL;
-    DK_KCALL(x->value->dtype, dk_k_dgll_forward, DV(out), DV(x), DV(means), DV(log_scales), out->value->numel);
+    DK_KCALL(x->value, dk_k_dgll_forward, DV(out), DV(x), DV(means), DV(log_scales), out->value->numel);
     return dk_graph_custom(g, out, in, 3, dgll_bw, NULL, NULL);
 }

@@ -18,6 +18,15 @@
 
 /* Broadcast of b over a (see ops.h): a is `rows` rows of L elements; row r
  * of a pairs with b[boff(r) + j * s_in], boff from the merged outer dims. */
+#ifndef DK_CONV_DIMS_DEFINED
+#define DK_CONV_DIMS_DEFINED
+/* Sizes of one convolution: x (B, C, H, W), w (O, C, KH, KW), out (B, O, HO, WO). */
+typedef struct dk_conv_dims {
+    size_t B, C, H, W, O, KH, KW, HO, WO;
+    int stride, pad;
+} dk_conv_dims;
+#endif
+
 typedef struct dk_bcast {
     size_t rows, L;
     size_t s_in;             /* 0 or 1 */

@@ -56,3 +56,11 @@ dk_status dk_cuda_add(dk_tensor *out, const dk_tensor *a, const dk_tensor *b, dk
 #else
 typedef int dk_cuda_stub_unused; /* CUDA build: cuda_device.cu provides the API */
 #endif
+
+#ifndef DIFFKIT_HAVE_CUDA
+#include "backend/backend.h"
+const dk_backend *dk_backend_cuda(dk_error *err) {
+    dk_error_set(err, DK_EUNSUPPORTED, "%s", DK_NO_CUDA_MSG);
+    return NULL;
+}
+#endif

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "conv_kernels.h"
+#include "kernels.h"
 
 #define T float
 #define S(name) name##_f32
