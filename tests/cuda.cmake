@@ -3,3 +3,4 @@
 # (ctest -L cuda). Without a GPU, a driver or a CUDA build it checks the
 # fallbacks and exits 77, which CTest reports as skipped.
 set_tests_properties(unit.cuda_device PROPERTIES LABELS "unit;cuda")
+set_tests_properties(unit.cuda_models PROPERTIES LABELS "unit;cuda")

@@ -304,6 +304,25 @@ dk_tensor *dk__graph_tensor(dk_graph *g, dk_dtype dtype, int ndim, const int64_t
     return t;
 }
 
+void *dk__graph_stage(dk_graph *g, const void *host, size_t bytes) {
+    if (dk__graph_failed(g)) return NULL;
+    if (g->dev == DK_CPU) {
+        void *p = dk__graph_ctx(g, bytes);
+        if (p && bytes) memcpy(p, host, bytes);
+        return p;
+    }
+    int64_t n = (int64_t)(bytes ? bytes : 1);
+    dk_tensor *t = dk__graph_tensor(g, DK_U8, 1, &n, 0);
+    if (!t) return NULL;
+    dk_error e;
+    const dk_backend *be = dk_backend_get(g->dev, &e);
+    if (!be || (bytes && be->from_host(t->data, host, bytes, &e) != DK_OK)) {
+        dk_graph_fail(g, e.code, "%s", e.msg);
+        return NULL;
+    }
+    return t->data;
+}
+
 dk_var *dk__graph_var(dk_graph *g, dk_dtype dtype, int ndim, const int64_t *shape, int zero) {
     if (dk__graph_failed(g)) return NULL;
     if (ndim < 1 || ndim > DK_MAX_DIMS || (dtype != DK_F32 && dtype != DK_F64 && dtype != DK_I64)) {
@@ -811,6 +830,36 @@ dk_status dk_params_finalize(dk_params *p, uint64_t seed, dk_error *err) {
     p->finalized = 1;
     return DK_OK;
 }
+
+dk_status dk_params_to_device(dk_params *p, dk_device dev, dk_error *err) {
+    if (!p || !p->finalized) return dk_error_set(err, DK_ESTATE, "params_to_device: finalize the store first");
+    if (p->block->device == dev) return DK_OK;
+    dk_tensor *nb = dk_tensor_to_device(p->block, dev, err);
+    dk_tensor *ng = nb ? dk_tensor_to_device(p->gblock, dev, err) : NULL;
+    if (!ng) {
+        dk_tensor_free(nb);
+        return dk_error_prefix(err, "moving %zu parameters to %s", p->block->numel, dk_device_name(dev));
+    }
+    size_t es = dk_dtype_size(p->dtype);
+    for (size_t i = 0; i < p->n; i++) { /* re-point the views; callers' dk_var pointers stay valid */
+        dk_param *q = p->items[i];
+        dk_tensor *views[2] = {q->var.value, q->var.grad}, *blocks[2] = {nb, ng};
+        for (int k = 0; k < 2; k++) {
+            dk_tensor_retain(blocks[k]);
+            dk_tensor_free(views[k]->base);
+            views[k]->base = blocks[k];
+            views[k]->data = (char *)blocks[k]->data + q->offset * es;
+            views[k]->device = dev;
+        }
+    }
+    dk_tensor_free(p->block);
+    dk_tensor_free(p->gblock);
+    p->block = nb;
+    p->gblock = ng;
+    return DK_OK;
+}
+
+dk_device dk_params_device(const dk_params *p) { return p && p->block ? p->block->device : DK_CPU; }
 
 size_t dk_params_count(const dk_params *p) { return p ? p->n : 0; }
 

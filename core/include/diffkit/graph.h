@@ -116,6 +116,10 @@ void *dk_params_data(dk_params *p);  /* the value block */
 void *dk_params_grad(dk_params *p);  /* the gradient block (zeroed by dk_params_zero_grad) */
 void dk_params_zero_grad(dk_params *p);
 void dk_params_set_lr_scale(dk_param *prm, double s);
+/* Moves the value and gradient blocks to dev (a finalized store); every
+ * parameter's dk_var stays the same pointer and views the new blocks. */
+dk_status dk_params_to_device(dk_params *p, dk_device dev, dk_error *err);
+dk_device dk_params_device(const dk_params *p);
 
 #ifdef __cplusplus
 }

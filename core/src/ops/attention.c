@@ -219,12 +219,16 @@ dk_var *dk_rope_axial(dk_graph *g, dk_var *x, const dk_tensor *pos, const dk_ten
     if (!c) return NULL;
     *c = (rope_ctx){(size_t)X->shape[0], (size_t)X->shape[1], (size_t)X->shape[2], (size_t)X->shape[3],
                     (size_t)freqs->shape[1], NULL, NULL};
-    c->pos = dk__graph_ctx(g, pos->numel * sizeof(double));
-    c->freqs = dk__graph_ctx(g, freqs->numel * sizeof(double));
+    if (pos->device != DK_CPU || freqs->device != DK_CPU)
+        return dk__op_fail(g, "rope_axial", DK_EINVAL, "pos and freqs are host tensors (they are staged to x's device)");
+    double *hp = dk__graph_ctx(g, pos->numel * sizeof(double)), *hf = dk__graph_ctx(g, freqs->numel * sizeof(double));
+    if (!hp || !hf) return NULL;
+    for (size_t i = 0; i < pos->numel; i++) hp[i] = dk_tensor_get(pos, i);
+    for (size_t i = 0; i < freqs->numel; i++) hf[i] = dk_tensor_get(freqs, i);
+    c->pos = dk__graph_stage(g, hp, pos->numel * sizeof(double));
+    c->freqs = dk__graph_stage(g, hf, freqs->numel * sizeof(double));
     dk_var *out = dk__graph_var(g, X->dtype, 4, X->shape, 0);
     if (!out || !c->pos || !c->freqs) return NULL;
-    for (size_t i = 0; i < pos->numel; i++) c->pos[i] = dk_tensor_get(pos, i);
-    for (size_t i = 0; i < freqs->numel; i++) c->freqs[i] = dk_tensor_get(freqs, i);
     DK_KCALL(X, dk_k_rope, DV(out), DV(x), c->pos, c->freqs, c->B, c->H, c->N, c->d, c->F, 1, 0);
     return dk_graph_custom(g, out, &x, 1, rope_bw, c, NULL);
 }

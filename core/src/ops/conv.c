@@ -135,9 +135,8 @@ dk_var *dk_cross_entropy(dk_graph *g, dk_var *logits, const int64_t *labels, siz
     int64_t B = Z->shape[0];
     dk_var *out = dk__graph_var(g, Z->dtype, 1, &B, 0);
     xent_ctx *c = dk__graph_ctx(g, sizeof *c);
-    int64_t *lab = dk__graph_ctx(g, sizeof(int64_t) * n);
+    int64_t *lab = dk__graph_stage(g, labels, sizeof(int64_t) * n);
     if (!out || !c || !lab) return NULL;
-    memcpy(lab, labels, sizeof(int64_t) * n);
     c->B = n;
     c->K = (size_t)Z->shape[1];
     c->labels = lab;

@@ -34,9 +34,8 @@ dk_var *dk_embedding(dk_graph *g, dk_var *table, const int64_t *labels, size_t n
     if (!out || !c) return NULL;
     c->n = n;
     c->D = (size_t)Tb->shape[1];
-    c->labels = dk__graph_ctx(g, n * sizeof *c->labels);
+    c->labels = dk__graph_stage(g, labels, n * sizeof *labels);
     if (!c->labels) return NULL;
-    memcpy(c->labels, labels, n * sizeof *labels);
     DK_KCALL(Tb, dk_k_embedding_forward, DV(out), DV(table), c->labels, n, c->D);
     return dk_graph_custom(g, out, &table, 1, emb_bw, c, NULL);
 }

@@ -20,6 +20,10 @@ dk_tensor *dk__graph_tensor(dk_graph *g, dk_dtype dtype, int ndim, const int64_t
 dk_var *dk__graph_var(dk_graph *g, dk_dtype dtype, int ndim, const int64_t *shape, int zero);
 /* A var whose value is a view of x's value with another shape (reshape/detach). */
 dk_var *dk__graph_view_var(dk_graph *g, dk_var *x, int ndim, const int64_t *shape);
+/* A copy of `bytes` of host data (labels, positions) in the memory of the
+ * device of the op being built (the graph arena on the CPU, a graph-owned
+ * buffer on a device), freed at reset; NULL (error recorded) on failure. */
+void *dk__graph_stage(dk_graph *g, const void *host, size_t bytes);
 /* Bytes from the graph's arena (16-byte aligned, zeroed), freed at reset. */
 void *dk__graph_ctx(dk_graph *g, size_t bytes);
 /* Record an error "op: message" in g (first one wins); returns NULL. */
