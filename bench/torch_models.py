@@ -71,7 +71,7 @@ class DiT(nn.Module):
     def forward(s, x, c_noise, y):
         B = x.shape[0]
         h = s.x_emb(x).flatten(2).transpose(1, 2) + s.pos
-        f = torch.exp(-math.log(10000) * torch.arange(128, dtype=torch.float32) / 128)
+        f = torch.exp(-math.log(10000) * torch.arange(128, dtype=torch.float32, device=x.device) / 128)
         a = c_noise[:, None] * f[None]
         t = s.t2(F.silu(s.t1(torch.cat([a.cos(), a.sin()], 1))))
         c = t + s.y_emb(y)

@@ -4,3 +4,7 @@
 # fallbacks and exits 77, which CTest reports as skipped.
 set_tests_properties(unit.cuda_device PROPERTIES LABELS "unit;cuda")
 set_tests_properties(unit.cuda_models PROPERTIES LABELS "unit;cuda")
+
+# bench/gpu/model_bench (not a test): diffkit's side of bench/gpu/run.
+add_executable(model_bench ${CMAKE_SOURCE_DIR}/bench/gpu/model_bench.c)
+target_link_libraries(model_bench PRIVATE diffkit m)
