@@ -1,6 +1,7 @@
 /* ema.c: EMA of a parameter store with k-diffusion's inverse-power warmup
  * (EMAWarmup) or a fixed decay (DiT). Formulas in ema.h. */
 #include "diffkit/ema.h"
+#include "backend/backend.h"
 #include "diffkit/checkpoint.h"
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +13,9 @@ struct dk_ema {
     dk_ema_config cfg;
     int64_t step;
     size_t numel;
-    void *data;
+    void *data;           /* on dev */
+    dk_device dev;        /* the parameters' device when the EMA was made */
+    const dk_backend *be; /* its backend */
 };
 
 dk_ema_config dk_ema_config_default(dk_ema_kind kind) {
@@ -87,9 +90,11 @@ dk_ema *dk_ema_new(dk_params *params, const dk_ema_config *c, dk_error *err) {
     e->params = params;
     e->cfg = *c;
     e->numel = dk_params_numel(params, 0);
-    e->data = dk_alloc(e->numel * dk_dtype_size(dt));
+    e->dev = dk_params_device(params); /* the average lives beside the parameters */
+    e->be = dk_backend_get(e->dev, err);
+    e->data = e->be ? e->be->alloc(e->numel * dk_dtype_size(dt), err) : NULL;
     if (!e->data) {
-        dk_error_set(err, DK_ENOMEM, "ema: out of memory for %zu parameters", e->numel);
+        dk_error_prefix(err, "ema: the average of %zu parameters on %s", e->numel, dk_device_name(e->dev));
         free(e);
         return NULL;
     }
@@ -99,12 +104,12 @@ dk_ema *dk_ema_new(dk_params *params, const dk_ema_config *c, dk_error *err) {
 
 void dk_ema_free(dk_ema *e) {
     if (!e) return;
-    dk_free(e->data);
+    e->be->free(e->data);
     free(e);
 }
 
 void dk_ema_reset(dk_ema *e) {
-    memcpy(e->data, dk_params_data(e->params), e->numel * dk_dtype_size(dk_params_dtype(e->params)));
+    e->be->copy(e->data, dk_params_data(e->params), e->numel * dk_dtype_size(dk_params_dtype(e->params)), NULL);
 }
 
 int64_t dk_ema_steps(const dk_ema *e) { return e->step; }
@@ -122,23 +127,12 @@ double dk_ema_update(dk_ema *e) {
     for (size_t k = 0; k < np; k++) {
         dk_param *p = dk_params_at(ps, k);
         size_t n = p->var.value->numel, off = p->offset * es;
-        if (p->tags & DK_PARAM_FROZEN) {
-            memcpy(eb + off, pb + off, n * es);
-            continue;
-        }
-        if (dt == DK_F32) {
-            float *a = (float *)(eb + off);
-            const float *x = (const float *)(pb + off);
-            const float d = (float)decay, w = (float)(1.0 - decay);
-#pragma omp parallel for simd schedule(static) if (n >= 32768)
-            for (size_t i = 0; i < n; i++) a[i] = a[i] * d + w * x[i];
-        } else {
-            double *a = (double *)(eb + off);
-            const double *x = (const double *)(pb + off);
-            const double w = 1.0 - decay;
-#pragma omp parallel for simd schedule(static) if (n >= 32768)
-            for (size_t i = 0; i < n; i++) a[i] = a[i] * decay + w * x[i];
-        }
+        if (p->tags & DK_PARAM_FROZEN)
+            e->be->copy(eb + off, pb + off, n * es, NULL);
+        else if (dt == DK_F32)
+            e->be->f32->dk_k_ema((float *)(eb + off), (const float *)(pb + off), n, decay);
+        else
+            e->be->f64->dk_k_ema((double *)(eb + off), (const double *)(pb + off), n, decay);
     }
     e->step++;
     return decay;
@@ -164,8 +158,10 @@ dk_status dk_ema_copy_to(const dk_ema *e, dk_params *dst, dk_error *err) {
                                 "copy into a store of the same model",
                                 k, a->var.name, b->var.name);
     }
-    memcpy(dk_params_data(dst), e->data, e->numel * dk_dtype_size(dk_params_dtype(src)));
-    return DK_OK;
+    if (dk_params_device(dst) != e->dev)
+        return dk_error_set(err, DK_EINVAL, "ema: the average is on %s, the target store on %s: move the store first",
+                            dk_device_name(e->dev), dk_device_name(dk_params_device(dst)));
+    return e->be->copy(dk_params_data(dst), e->data, e->numel * dk_dtype_size(dk_params_dtype(src)), err);
 }
 
 static dk_status ema_name(char *buf, size_t n, const char *param, dk_error *err) {
@@ -185,8 +181,8 @@ dk_status dk_ema_save(const dk_ema *e, dk_st_writer *w, dk_error *err) {
         DK_TRY(ema_name(name, sizeof name, p->var.name, err));
         dk_tensor *t = dk_tensor_new(dt, p->var.value->ndim, p->var.value->shape, err);
         if (!t) return err ? err->code : DK_ENOMEM;
-        memcpy(t->data, (const char *)e->data + p->offset * es, t->numel * es);
-        dk_status s = dk_st_writer_add(w, name, t, err);
+        dk_status s = e->be->to_host(t->data, (const char *)e->data + p->offset * es, t->numel * es, err);
+        if (!s) s = dk_st_writer_add(w, name, t, err);
         dk_tensor_free(t);
         DK_TRY(s);
     }
@@ -227,8 +223,9 @@ dk_status dk_ema_load(dk_ema *e, const dk_st_file *f, dk_error *err) {
         DK_TRY(ema_name(name, sizeof name, p->var.name, err));
         dk_tensor *t = dk_st_get_as(f, name, dt, err);
         if (!t) return err ? err->code : DK_EFORMAT;
-        memcpy((char *)e->data + p->offset * es, t->data, t->numel * es);
+        dk_status s = e->be->from_host((char *)e->data + p->offset * es, t->data, t->numel * es, err);
         dk_tensor_free(t);
+        DK_TRY(s);
     }
     e->step = step;
     return DK_OK;

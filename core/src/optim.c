@@ -16,6 +16,7 @@
  * Each step walks the parameters in store order; parameters tagged
  * DK_PARAM_FROZEN are skipped; DK_PARAM_NO_DECAY ones use weight decay 0. */
 #include "diffkit/optim.h"
+#include "backend/backend.h"
 #include "diffkit/checkpoint.h"
 #include <math.h>
 #include <stdio.h>
@@ -125,6 +126,7 @@ struct dk_optim {
     size_t numel;   /* whole block */
     void *m;        /* AdamW exp_avg | SGD momentum buffer; NULL if unused */
     void *v;        /* AdamW exp_avg_sq */
+    dk_device dev;  /* where m and v live: the parameters' device when the optimizer was made */
 };
 
 dk_optim_config dk_optim_config_default(dk_optim_kind kind) {
@@ -224,20 +226,26 @@ dk_optim *dk_optim_new(dk_params *params, const dk_optim_config *cfg, dk_error *
     size_t bytes = o->numel * dk_dtype_size(dt);
     int need_m = cfg->kind == DK_OPTIM_ADAMW || cfg->momentum != 0.0;
     int need_v = cfg->kind == DK_OPTIM_ADAMW;
-    if (need_m && !(o->m = dk_alloc(bytes))) goto oom;
-    if (need_v && !(o->v = dk_alloc(bytes))) goto oom;
+    o->dev = dk_params_device(params); /* the state lives beside the parameters */
+    const dk_backend *be = dk_backend_get(o->dev, err);
+    if (!be) goto fail;
+    if (need_m && !(o->m = be->alloc(bytes, err))) goto fail;
+    if (need_v && !(o->v = be->alloc(bytes, err))) goto fail;
     return o;
-oom:
-    dk_error_set(err, DK_ENOMEM, "optimizer '%s': out of memory for the state of %zu parameters",
-                 dk_optim_kind_name(cfg->kind), o->numel);
+fail:
+    dk_error_prefix(err, "optimizer '%s': the state of %zu parameters on %s", dk_optim_kind_name(cfg->kind), o->numel,
+                    dk_device_name(o->dev));
     dk_optim_free(o);
     return NULL;
 }
 
 void dk_optim_free(dk_optim *o) {
     if (!o) return;
-    dk_free(o->m);
-    dk_free(o->v);
+    const dk_backend *be = dk_backend_get(o->dev, NULL);
+    if (be) {
+        be->free(o->m);
+        be->free(o->v);
+    }
     free(o);
 }
 
@@ -267,86 +275,22 @@ int64_t dk_optim_steps(const dk_optim *o) { return o->step; }
 
 static int trainable(const dk_param *p) { return !(p->tags & DK_PARAM_FROZEN); }
 
-/* ---- kernels, one per dtype (T = float or double) ---- */
+/* ---- the kernels run on the parameters' device (backend/<device>/k_train) ---- */
 
-/* Element-wise updates run on all OpenMP threads for tensors of at least
- * this many elements (each element's arithmetic is the same on any thread,
- * so results do not depend on the thread count); the gradient norm sums
- * fixed chunks of DK_NORM_CHUNK elements, in parallel, and adds the chunk
- * sums in order, so it is thread-count independent too. */
-#define DK_OPTIM_PAR_MIN 32768
-#define DK_NORM_CHUNK 16384
-
-/* torch lerp with a scalar weight: self + w*(end - self) for |w| < 0.5, else
- * end - (end - self)*(1 - w). */
-#define DK_DEFINE_KERNELS(T, SQRT, SUF)                                                           \
-    static void adamw_##SUF(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,    \
-                            size_t n, double lr, double wd, double beta1, double beta2,          \
-                            double eps, int64_t t) {                                             \
-        const T decay_mul = (T)(1.0 - lr * wd);                                                  \
-        const double w1d = 1.0 - beta1;                                                          \
-        const T w1 = (T)w1d, one_minus_w1 = (T)(1.0 - w1d);                                      \
-        const int small = fabs(w1d) < 0.5;                                                       \
-        const T b2 = (T)beta2, omb2 = (T)(1.0 - beta2);                                          \
-        const double bc1 = 1.0 - pow(beta1, (double)t);                                          \
-        const double bc2 = 1.0 - pow(beta2, (double)t);                                          \
-        const T neg_step = (T)(-(lr / bc1));                                                     \
-        const T bc2_sqrt = (T)sqrt(bc2);                                                         \
-        const T teps = (T)eps;                                                                   \
-        _Pragma("omp parallel for simd schedule(static) if (n >= DK_OPTIM_PAR_MIN)")             \
-        for (size_t i = 0; i < n; i++) {                                                         \
-            T pi = p[i] * decay_mul;                                                             \
-            T gi = g[i];                                                                         \
-            T mi = m[i];                                                                         \
-            mi = small ? mi + w1 * (gi - mi) : gi - (gi - mi) * one_minus_w1;                    \
-            T vi = v[i] * b2;                                                                    \
-            vi = vi + omb2 * gi * gi;                                                            \
-            T denom = SQRT(vi) / bc2_sqrt + teps;                                                \
-            p[i] = pi + neg_step * mi / denom;                                                   \
-            m[i] = mi;                                                                           \
-            v[i] = vi;                                                                           \
-        }                                                                                        \
-    }                                                                                            \
-    static void sgd_##SUF(T *restrict p, const T *restrict g, T *restrict buf, size_t n,         \
-                          double lr, double wd, double momentum, double dampening, int nesterov, \
-                          int first) {                                                           \
-        const T twd = (T)wd, tmom = (T)momentum, tdamp = (T)(1.0 - dampening), nlr = (T)(-lr);   \
-        _Pragma("omp parallel for schedule(static) if (n >= DK_OPTIM_PAR_MIN)")                  \
-        for (size_t i = 0; i < n; i++) {                                                         \
-            T d = g[i];                                                                          \
-            if (wd != 0.0) d = d + twd * p[i];                                                   \
-            if (buf) {                                                                           \
-                T b = first ? d : buf[i] * tmom + tdamp * d;                                     \
-                buf[i] = b;                                                                      \
-                d = nesterov ? d + tmom * b : b;                                                 \
-            }                                                                                    \
-            p[i] = p[i] + nlr * d;                                                               \
-        }                                                                                        \
-    }
-
-DK_DEFINE_KERNELS(float, sqrtf, f32)
-DK_DEFINE_KERNELS(double, sqrt, f64)
+/* The backend of the store's device (it exists: the store was moved there). */
+static const dk_backend *backend_of(dk_params *ps) { return dk_backend_get(dk_params_device(ps), NULL); }
+#define TCALL(be, dt, fn, ...) ((dt) == DK_F32 ? (be)->f32->fn(__VA_ARGS__) : (be)->f64->fn(__VA_ARGS__))
 
 int dk_grad_all_finite(dk_params *ps, const char **name) {
     dk_dtype dt = dk_params_dtype(ps);
     size_t es = dk_dtype_size(dt);
     char *gb = dk_params_grad(ps);
+    const dk_backend *be = backend_of(ps);
     size_t np = dk_params_count(ps);
     for (size_t k = 0; k < np; k++) {
         dk_param *p = dk_params_at(ps, k);
         if (!trainable(p)) continue;
-        size_t n = p->var.value->numel;
-        int bad = 0;
-        if (dt == DK_F32) {
-            const float *g = (const float *)(gb + p->offset * es);
-#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= DK_OPTIM_PAR_MIN)
-            for (size_t i = 0; i < n; i++) bad |= !isfinite(g[i]);
-        } else {
-            const double *g = (const double *)(gb + p->offset * es);
-#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= DK_OPTIM_PAR_MIN)
-            for (size_t i = 0; i < n; i++) bad |= !isfinite(g[i]);
-        }
-        if (bad) {
+        if (!TCALL(be, dt, dk_k_all_finite, (void *)(gb + p->offset * es), p->var.value->numel)) {
             if (name) *name = p->var.name;
             return 0;
         }
@@ -356,6 +300,10 @@ int dk_grad_all_finite(dk_params *ps, const char **name) {
 
 dk_status dk_optim_step(dk_optim *o, dk_error *err) {
     dk_params *ps = o->params;
+    if (dk_params_device(ps) != o->dev)
+        return dk_error_set(err, DK_ESTATE, "optimizer '%s': its state is on %s but the parameters are on %s: move the "
+                            "parameters before making the optimizer", dk_optim_kind_name(o->cfg.kind),
+                            dk_device_name(o->dev), dk_device_name(dk_params_device(ps)));
     const char *bad = NULL;
     if (!dk_grad_all_finite(ps, &bad))
         return dk_error_set(err, DK_ENUMERIC,
@@ -366,6 +314,7 @@ dk_status dk_optim_step(dk_optim *o, dk_error *err) {
     size_t es = dk_dtype_size(dt);
     char *pb = dk_params_data(ps), *gb = dk_params_grad(ps);
     char *mb = o->m, *vb = o->v;
+    const dk_backend *be = backend_of(ps);
     size_t np = dk_params_count(ps);
     int64_t t = o->step + 1;
     for (size_t k = 0; k < np; k++) {
@@ -374,22 +323,12 @@ dk_status dk_optim_step(dk_optim *o, dk_error *err) {
         size_t n = p->var.value->numel, off = p->offset * es;
         double lr = group_lr(o, p->lr_scale);
         double wd = (p->tags & DK_PARAM_NO_DECAY) ? 0.0 : o->cfg.weight_decay;
-        if (o->cfg.kind == DK_OPTIM_ADAMW) {
-            if (dt == DK_F32)
-                adamw_f32((float *)(pb + off), (const float *)(gb + off), (float *)(mb + off),
-                          (float *)(vb + off), n, lr, wd, o->cfg.beta1, o->cfg.beta2, o->cfg.eps, t);
-            else
-                adamw_f64((double *)(pb + off), (const double *)(gb + off), (double *)(mb + off),
-                          (double *)(vb + off), n, lr, wd, o->cfg.beta1, o->cfg.beta2, o->cfg.eps, t);
-        } else {
-            if (dt == DK_F32)
-                sgd_f32((float *)(pb + off), (const float *)(gb + off), mb ? (float *)(mb + off) : NULL,
-                        n, lr, wd, o->cfg.momentum, o->cfg.dampening, o->cfg.nesterov, o->step == 0);
-            else
-                sgd_f64((double *)(pb + off), (const double *)(gb + off),
-                        mb ? (double *)(mb + off) : NULL, n, lr, wd, o->cfg.momentum,
-                        o->cfg.dampening, o->cfg.nesterov, o->step == 0);
-        }
+        if (o->cfg.kind == DK_OPTIM_ADAMW)
+            TCALL(be, dt, dk_k_adamw, (void *)(pb + off), (void *)(gb + off), (void *)(mb + off), (void *)(vb + off), n,
+                  lr, wd, o->cfg.beta1, o->cfg.beta2, o->cfg.eps, t);
+        else
+            TCALL(be, dt, dk_k_sgd, (void *)(pb + off), (void *)(gb + off), mb ? (void *)(mb + off) : NULL, n, lr, wd,
+                  o->cfg.momentum, o->cfg.dampening, o->cfg.nesterov, o->step == 0);
     }
     o->step = t;
     return DK_OK;
@@ -444,14 +383,21 @@ static dk_status state_name(char *buf, size_t n, const char *what, const char *p
     return DK_OK;
 }
 
+/* host <-> state copies through the backend of the state's device */
+static dk_status copy_state(void *dst, const void *src, size_t bytes, dk_device dev, int to_host, dk_error *err) {
+    const dk_backend *be = dk_backend_get(dev, err);
+    if (!be) return err ? err->code : DK_EUNSUPPORTED;
+    return to_host ? be->to_host(dst, src, bytes, err) : be->from_host(dst, src, bytes, err);
+}
+
 /* Adds a copy of the state slice of parameter p to the writer. */
 static dk_status add_slice(dk_st_writer *w, const char *name, const dk_param *p, const char *block,
-                           dk_dtype dt, dk_error *err) {
+                           dk_dtype dt, dk_device dev, dk_error *err) {
     const dk_tensor *pv = p->var.value;
     dk_tensor *t = dk_tensor_new(dt, pv->ndim, pv->shape, err);
     if (!t) return err ? err->code : DK_ENOMEM;
-    memcpy(t->data, block + p->offset * dk_dtype_size(dt), pv->numel * dk_dtype_size(dt));
-    dk_status s = dk_st_writer_add(w, name, t, err);
+    dk_status s = copy_state(t->data, block + p->offset * dk_dtype_size(dt), pv->numel * dk_dtype_size(dt), dev, 1, err);
+    if (!s) s = dk_st_writer_add(w, name, t, err);
     dk_tensor_free(t); /* the writer keeps its own reference */
     return s;
 }
@@ -466,12 +412,12 @@ dk_status dk_optim_save(const dk_optim *o, dk_st_writer *w, dk_error *err) {
         if (!trainable(p)) continue;
         if (o->cfg.kind == DK_OPTIM_ADAMW) {
             DK_TRY(state_name(name, sizeof name, "m", p->var.name, err));
-            DK_TRY(add_slice(w, name, p, o->m, dt, err));
+            DK_TRY(add_slice(w, name, p, o->m, dt, o->dev, err));
             DK_TRY(state_name(name, sizeof name, "v", p->var.name, err));
-            DK_TRY(add_slice(w, name, p, o->v, dt, err));
+            DK_TRY(add_slice(w, name, p, o->v, dt, o->dev, err));
         } else if (o->m) {
             DK_TRY(state_name(name, sizeof name, "momentum", p->var.name, err));
-            DK_TRY(add_slice(w, name, p, o->m, dt, err));
+            DK_TRY(add_slice(w, name, p, o->m, dt, o->dev, err));
         }
     }
     DK_TRY(dk_st_writer_meta(w, "optim.kind", dk_optim_kind_name(o->cfg.kind), err));
@@ -480,12 +426,12 @@ dk_status dk_optim_save(const dk_optim *o, dk_st_writer *w, dk_error *err) {
 }
 
 static dk_status load_slice(const dk_st_file *f, const char *name, const dk_param *p, char *block,
-                            dk_dtype dt, dk_error *err) {
+                            dk_dtype dt, dk_device dev, dk_error *err) {
     dk_tensor *t = dk_st_get_as(f, name, dt, err);
     if (!t) return err ? err->code : DK_EFORMAT;
-    memcpy(block + p->offset * dk_dtype_size(dt), t->data, t->numel * dk_dtype_size(dt));
+    dk_status s = copy_state(block + p->offset * dk_dtype_size(dt), t->data, t->numel * dk_dtype_size(dt), dev, 0, err);
     dk_tensor_free(t);
-    return DK_OK;
+    return s;
 }
 
 /* The state names of this optimizer's kind (NULL-terminated) and their blocks. */
@@ -553,7 +499,7 @@ dk_status dk_optim_load(dk_optim *o, const dk_st_file *f, dk_error *err) {
         if (!trainable(p)) continue;
         for (int j = 0; j < nk; j++) {
             DK_TRY(state_name(name, sizeof name, whats[j], p->var.name, err));
-            DK_TRY(load_slice(f, name, p, blocks[j], dt, err));
+            DK_TRY(load_slice(f, name, p, blocks[j], dt, o->dev, err));
         }
     }
     o->step = step;
@@ -561,53 +507,16 @@ dk_status dk_optim_load(dk_optim *o, const dk_st_file *f, dk_error *err) {
 }
 /* ---- gradients ---- */
 
-/* Sum of squares of one chunk in double, 8 interleaved partial sums (so
- * the loop vectorises) combined in a fixed order. */
-static double sumsq_chunk(const void *base, dk_dtype dt, size_t n) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    if (dt == DK_F32) {
-        const float *g = base;
-        for (; i + 8 <= n; i += 8)
-#pragma omp simd
-            for (int j = 0; j < 8; j++) acc[j] += (double)g[i + j] * (double)g[i + j];
-        for (; i < n; i++) acc[0] += (double)g[i] * (double)g[i];
-    } else {
-        const double *g = base;
-        for (; i + 8 <= n; i += 8)
-#pragma omp simd
-            for (int j = 0; j < 8; j++) acc[j] += g[i + j] * g[i + j];
-        for (; i < n; i++) acc[0] += g[i] * g[i];
-    }
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/* Sum of squares of chunk c of an n-element gradient g. */
-static double sumsq_nth(const char *g, dk_dtype dt, size_t es, size_t n, size_t c) {
-    size_t len = n - c * DK_NORM_CHUNK < DK_NORM_CHUNK ? n - c * DK_NORM_CHUNK : DK_NORM_CHUNK;
-    return sumsq_chunk(g + c * DK_NORM_CHUNK * es, dt, len);
-}
-
 double dk_grad_norm(dk_params *ps) {
     dk_dtype dt = dk_params_dtype(ps);
     size_t es = dk_dtype_size(dt);
     const char *gb = dk_params_grad(ps);
+    const dk_backend *be = backend_of(ps);
     size_t np = dk_params_count(ps);
-    double sum = 0.0, part_stack[64];
+    double sum = 0.0;
     for (size_t k = 0; k < np; k++) {
         dk_param *p = dk_params_at(ps, k);
-        if (!trainable(p)) continue;
-        size_t n = p->var.value->numel, nch = (n + DK_NORM_CHUNK - 1) / DK_NORM_CHUNK;
-        const char *g = gb + p->offset * es;
-        /* chunk sums in parallel, added in order; one chunk (or no memory
-         * for the partial sums): the same sums, serially */
-        double *part = nch <= 1 ? NULL : nch <= 64 ? part_stack : malloc(nch * sizeof *part);
-        if (part) {
-#pragma omp parallel for schedule(static)
-            for (size_t c = 0; c < nch; c++) part[c] = sumsq_nth(g, dt, es, n, c);
-        }
-        for (size_t c = 0; c < nch; c++) sum += part ? part[c] : sumsq_nth(g, dt, es, n, c);
-        if (part != part_stack) free(part);
+        if (trainable(p)) sum = TCALL(be, dt, dk_k_sumsq, (const void *)(gb + p->offset * es), p->var.value->numel, sum);
     }
     return sqrt(sum);
 }
@@ -616,20 +525,11 @@ void dk_grad_scale(dk_params *ps, double s) {
     dk_dtype dt = dk_params_dtype(ps);
     size_t es = dk_dtype_size(dt);
     char *gb = dk_params_grad(ps);
+    const dk_backend *be = backend_of(ps);
     size_t np = dk_params_count(ps);
     for (size_t k = 0; k < np; k++) {
         dk_param *p = dk_params_at(ps, k);
-        if (!trainable(p)) continue;
-        size_t n = p->var.value->numel;
-        if (dt == DK_F32) {
-            float *g = (float *)(gb + p->offset * es), fs = (float)s;
-#pragma omp parallel for simd schedule(static) if (n >= DK_OPTIM_PAR_MIN)
-            for (size_t i = 0; i < n; i++) g[i] *= fs;
-        } else {
-            double *g = (double *)(gb + p->offset * es);
-#pragma omp parallel for simd schedule(static) if (n >= DK_OPTIM_PAR_MIN)
-            for (size_t i = 0; i < n; i++) g[i] *= s;
-        }
+        if (trainable(p)) TCALL(be, dt, dk_k_scale, (void *)(gb + p->offset * es), p->var.value->numel, s);
     }
 }
 

@@ -35,6 +35,9 @@ typedef struct dk_bcast {
 } dk_bcast;
 size_t dk_bcast_boff(const dk_bcast *bc, size_t r);
 
+/* The gradient sum of squares (dk_k_sumsq) adds chunks of this many elements in order. */
+#define DK_NORM_CHUNK 16384
+
 enum { DK_BIN_ADD = 0, DK_BIN_SUB = 1, DK_BIN_MUL = 2 };
 enum { DK_UN_GELU_ERF = 0, DK_UN_GELU_TANH, DK_UN_SILU, DK_UN_SQUARE, DK_UN_EXP };
 
