@@ -2,6 +2,8 @@
  * loader position, RNG states, step, config) as one safetensors file, and the
  * `latest` pointer of a run folder. Layout in checkpoint.h. */
 #include "diffkit/checkpoint.h"
+#include "backend/backend.h"
+#include "diffkit/cuda.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -92,7 +94,11 @@ static dk_status fill_writer(dk_st_writer *w, const dk_checkpoint *c, dk_error *
             return dk_error_set(err, DK_EINVAL,
                                 "checkpoint: parameter name '%s' starts with a reserved prefix (ema., optim.)",
                                 p->var.name);
-        DK_TRY(dk_st_writer_add(w, p->var.name, p->var.value, err));
+        dk_tensor *host = p->var.value->device == DK_CPU ? p->var.value : dk_tensor_to_device(p->var.value, DK_CPU, err);
+        if (!host) return err ? err->code : DK_ENOMEM; /* checkpoints are device-independent: host copies */
+        dk_status s = dk_st_writer_add(w, p->var.name, host, err);
+        if (host != p->var.value) dk_tensor_free(host); /* the writer keeps its own reference */
+        DK_TRY(s);
     }
     if (c->ema) DK_TRY(dk_ema_save(c->ema, w, err));
     if (c->optim) DK_TRY(dk_optim_save(c->optim, w, err));
@@ -291,7 +297,8 @@ dk_status dk_checkpoint_load_file(const dk_st_file *f, dk_checkpoint *c, char **
     dk_dtype dt = dk_params_dtype(c->params);
     size_t es = dk_dtype_size(dt);
     char *block = dk_params_data(c->params);
-    dk_status s = DK_OK;
+    const dk_backend *be = dk_backend_get(dk_params_device(c->params), err); /* the parameters' device */
+    dk_status s = be ? DK_OK : (err ? err->code : DK_EUNSUPPORTED);
     for (size_t k = 0; k < np && s == DK_OK; k++) {
         dk_param *p = dk_params_at(c->params, k);
         dk_tensor *t = dk_st_get_as(f, p->var.name, dt, err);
@@ -299,7 +306,7 @@ dk_status dk_checkpoint_load_file(const dk_st_file *f, dk_checkpoint *c, char **
             s = err ? err->code : DK_EFORMAT;
             break;
         }
-        memcpy(block + p->offset * es, t->data, t->numel * es);
+        s = be->from_host(block + p->offset * es, t->data, t->numel * es, err);
         dk_tensor_free(t);
     }
     if (s == DK_OK && c->ema) s = dk_ema_load(c->ema, f, err);

@@ -1,5 +1,7 @@
 /* trainer.c: one k-diffusion-style training step (see trainer.h). */
 #include "diffkit/trainer.h"
+#include "backend/backend.h"
+#include "diffkit/cuda.h"
 #include "diffkit/draws.h"
 #include "diffkit/log.h"
 #include "diffkit/ops.h"
@@ -18,11 +20,17 @@ struct dk_trainer {
     int64_t B, C, H, W;
     dk_tensor *x, *labels, *noise, *y, *xin, *cn, *target, *weight;
     double *sigma, *c_skip, *c_out, *c_in, *c_noise, *w;
-    void *swap;            /* saved trained weights while the EMA ones are in use */
+    void *swap;            /* saved trained weights while the EMA ones are in use (on dev) */
+    /* the model's device: the batch is prepared on the host (loader, draws,
+     * scalings: the same numbers on any device) and its inputs copied there */
+    dk_device dev;
+    const dk_backend *be;
+    dk_tensor *d_xin, *d_cn, *d_target, *d_weight; /* on dev (NULL on the CPU) */
 };
 
 static void trainer_free_buffers(dk_trainer *t) {
-    dk_tensor *ts[] = {t->x, t->labels, t->noise, t->y, t->xin, t->cn, t->target, t->weight};
+    dk_tensor *ts[] = {t->x, t->labels, t->noise, t->y, t->xin, t->cn, t->target, t->weight,
+                       t->d_xin, t->d_cn, t->d_target, t->d_weight};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) dk_tensor_free(ts[i]);
     free(t->sigma);
 }
@@ -80,6 +88,28 @@ dk_trainer *dk_trainer_new(const dk_trainer_setup *s, dk_error *err) {
     }
     t->c_skip = t->sigma + t->B; t->c_out = t->sigma + 2 * t->B; t->c_in = t->sigma + 3 * t->B;
     t->c_noise = t->sigma + 4 * t->B; t->w = t->sigma + 5 * t->B;
+    t->dev = dk_params_device(s->model->params);
+    t->be = dk_backend_get(t->dev, err);
+    if (!t->be) { dk_trainer_free(t); return NULL; }
+    if (t->dev != DK_CPU) {
+        if (dk_precond_vt(s->precond)->loss) {
+            dk_error_set(err, DK_EUNSUPPORTED,
+                         "trainer: precond '%s' computes its own loss on the host, which does not run on %s yet: "
+                         "train this experiment with device = \"cpu\"", s->precond->plugin->name,
+                         dk_device_name(t->dev));
+            dk_trainer_free(t);
+            return NULL;
+        }
+        t->d_xin = dk_tensor_new_device(t->dtype, 4, shp, t->dev, err);
+        t->d_target = t->d_xin ? dk_tensor_new_device(t->dtype, 4, shp, t->dev, err) : NULL;
+        t->d_cn = t->d_target ? dk_tensor_new_device(t->dtype, 1, &t->B, t->dev, err) : NULL;
+        t->d_weight = t->d_cn ? dk_tensor_new_device(t->dtype, 1, &t->B, t->dev, err) : NULL;
+        if (!t->d_weight) {
+            dk_error_prefix(err, "trainer: the batch buffers on %s", dk_device_name(t->dev));
+            dk_trainer_free(t);
+            return NULL;
+        }
+    }
     t->g = dk_graph_new();
     t->optim = dk_optim_new(s->model->params, &s->optim, err);
     if (!t->g || !t->optim) { dk_trainer_free(t); return NULL; }
@@ -143,12 +173,21 @@ static dk_status micro_batch(dk_trainer *t, int group, dk_train_stats *st, doubl
         tset(t->weight, (size_t)b, t->w[b]);
     }
 
+    dk_tensor *xin = t->xin, *cn = t->cn, *target = t->target, *weight = t->weight;
+    if (t->dev != DK_CPU) { /* the model's inputs to its device */
+        size_t es = dk_dtype_size(t->dtype);
+        DK_TRY(t->be->from_host(t->d_xin->data, xin->data, xin->numel * es, err));
+        DK_TRY(t->be->from_host(t->d_target->data, target->data, target->numel * es, err));
+        DK_TRY(t->be->from_host(t->d_cn->data, cn->data, cn->numel * es, err));
+        DK_TRY(t->be->from_host(t->d_weight->data, weight->data, weight->numel * es, err));
+        xin = t->d_xin, cn = t->d_cn, target = t->d_target, weight = t->d_weight;
+    }
     dk_graph *g = t->g;
     dk_graph_reset(g);
     dk_graph_set_grad(g, 1);
     dk_model_input in = {0};
-    in.x = dk_graph_input(g, t->xin, 0);
-    in.c_noise = dk_graph_input(g, t->cn, 0);
+    in.x = dk_graph_input(g, xin, 0);
+    in.c_noise = dk_graph_input(g, cn, 0);
     dk_model_info info = {0};
     if (mv->describe) mv->describe(t->s.model->self, &info);
     in.class_labels = info.num_classes > 0 ? dk_i64(t->labels) : NULL;
@@ -157,16 +196,22 @@ static dk_status micro_batch(dk_trainer *t, int group, dk_train_stats *st, doubl
     if (pv->loss) {
         dk_precond_loss_args a = {out, t->x, t->noise, t->y, t->sigma, t->c_skip, t->c_out, t->c_in, t->c_noise, (size_t)B};
         per_sample = out ? pv->loss(t->s.precond->self, g, &a) : NULL;
-        if (per_sample && pv->weight) per_sample = dk_mul(g, per_sample, dk_graph_input(g, t->weight, 0));
+        if (per_sample && pv->weight) per_sample = dk_mul(g, per_sample, dk_graph_input(g, weight, 0));
     } else {
-        per_sample = dk_mse(g, out, dk_graph_input(g, t->target, 0));
-        per_sample = dk_mul(g, per_sample, dk_graph_input(g, t->weight, 0));
+        per_sample = dk_mse(g, out, dk_graph_input(g, target, 0));
+        per_sample = dk_mul(g, per_sample, dk_graph_input(g, weight, 0));
     }
     dk_var *mean = dk_mean_all(g, per_sample);
     dk_var *scaled = dk_scale(g, mean, 1.0 / t->s.grad_accum);
     s = dk_graph_status(g, err);
     if (s) return dk_error_prefix(err, "forward");
-    *loss = tget(mean->value, 0);
+    if (t->dev == DK_CPU) *loss = tget(mean->value, 0);
+    else { /* one number back to the host (this waits for the forward pass) */
+        float f = 0;
+        double d = 0;
+        DK_TRY(t->be->to_host(t->dtype == DK_F32 ? (void *)&f : (void *)&d, mean->value->data, dk_dtype_size(t->dtype), err));
+        *loss = t->dtype == DK_F32 ? (double)f : d;
+    }
     if (!isfinite(*loss))
         return dk_error_set(err, DK_ENUMERIC, "loss is %g: training diverged; the weights were not updated (lower the lr or check the data)",
                             *loss);
@@ -220,14 +265,15 @@ dk_status dk_trainer_use_ema(dk_trainer *t, int on, dk_error *err) {
     if (on) {
         if (!t->ema) return dk_error_set(err, DK_ESTATE, "trainer: no EMA configured (set ema = {...} in the experiment)");
         if (t->swap) return DK_OK;
-        t->swap = malloc(bytes ? bytes : 1);
-        if (!t->swap) return dk_error_set(err, DK_ENOMEM, "trainer: out of memory");
-        memcpy(t->swap, dk_params_data(p), bytes);
-        memcpy(dk_params_data(p), dk_ema_data(t->ema), bytes);
+        t->swap = t->be->alloc(bytes ? bytes : 1, err);
+        if (!t->swap) return dk_error_prefix(err, "trainer: room for the trained weights while the EMA ones are in use");
+        DK_TRY(t->be->copy(t->swap, dk_params_data(p), bytes, err));
+        DK_TRY(t->be->copy(dk_params_data(p), dk_ema_data(t->ema), bytes, err));
     } else if (t->swap) {
-        memcpy(dk_params_data(p), t->swap, bytes);
-        free(t->swap);
+        dk_status s = t->be->copy(dk_params_data(p), t->swap, bytes, err);
+        t->be->free(t->swap);
         t->swap = NULL;
+        DK_TRY(s);
     }
     return DK_OK;
 }
