@@ -3,7 +3,6 @@
  * `latest` pointer of a run folder. Layout in checkpoint.h. */
 #include "diffkit/checkpoint.h"
 #include "backend/backend.h"
-#include "diffkit/cuda.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -94,11 +93,7 @@ static dk_status fill_writer(dk_st_writer *w, const dk_checkpoint *c, dk_error *
             return dk_error_set(err, DK_EINVAL,
                                 "checkpoint: parameter name '%s' starts with a reserved prefix (ema., optim.)",
                                 p->var.name);
-        dk_tensor *host = p->var.value->device == DK_CPU ? p->var.value : dk_tensor_to_device(p->var.value, DK_CPU, err);
-        if (!host) return err ? err->code : DK_ENOMEM; /* checkpoints are device-independent: host copies */
-        dk_status s = dk_st_writer_add(w, p->var.name, host, err);
-        if (host != p->var.value) dk_tensor_free(host); /* the writer keeps its own reference */
-        DK_TRY(s);
+        DK_TRY(dk_st_writer_add(w, p->var.name, p->var.value, err)); /* a device tensor: the writer copies it to the host */
     }
     if (c->ema) DK_TRY(dk_ema_save(c->ema, w, err));
     if (c->optim) DK_TRY(dk_optim_save(c->optim, w, err));

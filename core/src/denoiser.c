@@ -1,6 +1,7 @@
 /* denoiser.c: model + preconditioner (+ classifier-free guidance) as a
  * sampler's denoise callback. See denoiser.h. */
 #include "diffkit/denoiser.h"
+#include "diffkit/cuda.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +133,17 @@ dk_status dk_denoiser_denoise(void *ctx, const dk_tensor *x, const double *sigma
             lab[b] = (b < B && d->labels) ? d->labels[b] : d->info.num_classes;
     }
 
+    /* The sampler works in F64 on the host; the model runs on its parameters'
+     * device: its two inputs go there and its output comes back (the one
+     * crossing per model call). */
+    dk_device dev = dk_params_device(d->model->params);
+    if (dev != DK_CPU) {
+        dk_tensor *xd = dk_tensor_to_device(xin, dev, err), *cd = xd ? dk_tensor_to_device(cn, dev, err) : NULL;
+        dk_tensor_free(xin);
+        dk_tensor_free(cn);
+        xin = xd, cn = cd;
+        if (!xin || !cn) { st = dk_error_prefix(err, "denoiser: model inputs to %s", dk_device_name(dev)); goto done; }
+    }
     dk_graph_reset(d->g);
     dk_model_input in = {0};
     in.x = dk_graph_input(d->g, xin, 0);
@@ -148,7 +160,12 @@ dk_status dk_denoiser_denoise(void *ctx, const dk_tensor *x, const double *sigma
                           d->model->plugin->name, dk_shape_str(out->value, a, sizeof a), dk_shape_str(xin, b2, sizeof b2));
         goto done;
     }
-    out64 = dk_tensor_to(out->value, DK_F64, err);
+    if (dev != DK_CPU) {
+        dk_tensor *host = dk_tensor_to_device(out->value, DK_CPU, err);
+        out64 = host ? dk_tensor_to(host, DK_F64, err) : NULL;
+        dk_tensor_free(host);
+    } else
+        out64 = dk_tensor_to(out->value, DK_F64, err);
     if (!out64) { st = err ? err->code : DK_ENOMEM; goto done; }
 
     dk_tensor *xx = (dk_tensor *)x, *dd = denoised, *aa = aux;

@@ -28,6 +28,7 @@
  * folder. On any failure the temporary file is removed and an existing file
  * at path is left as it was. */
 #include "diffkit/safetensors.h"
+#include "diffkit/cuda.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -832,9 +833,6 @@ dk_status dk_st_writer_add(dk_st_writer *w, const char *name, dk_tensor *t, dk_e
     if (!*name || !strcmp(name, "__metadata__") || !utf8_valid(name))
         return dk_error_set(err, DK_EINVAL, "safetensors writer: tensor name '%s' is not allowed (empty, __metadata__ or not UTF-8)",
                             name);
-    if (t->device != DK_CPU)
-        return dk_error_set(err, DK_EUNSUPPORTED, "safetensors writer: tensor '%s' is on %s; copy it to the cpu first", name,
-                            dk_device_name(t->device));
     if (dk_dtype_size(t->dtype) == 0)
         return dk_error_set(err, DK_EINVAL, "safetensors writer: tensor '%s' has an unknown dtype", name);
     for (size_t i = 0; i < w->n; i++)
@@ -848,11 +846,17 @@ dk_status dk_st_writer_add(dk_st_writer *w, const char *name, dk_tensor *t, dk_e
         if (!nn || !nt) return dk_error_set(err, DK_ENOMEM, "safetensors writer: out of memory");
         w->cap = cap;
     }
+    /* a device tensor is copied to the host now (files are device-independent) */
+    dk_tensor *h = t->device == DK_CPU ? t : dk_tensor_to_device(t, DK_CPU, err);
+    if (!h) return dk_error_prefix(err, "safetensors writer: tensor '%s' to the host", name);
     char *nm = strdup(name);
-    if (!nm) return dk_error_set(err, DK_ENOMEM, "safetensors writer: out of memory");
+    if (!nm) {
+        if (h != t) dk_tensor_free(h);
+        return dk_error_set(err, DK_ENOMEM, "safetensors writer: out of memory");
+    }
     w->name[w->n] = nm;
-    w->t[w->n] = t;
-    dk_tensor_retain(t);
+    w->t[w->n] = h;
+    if (h == t) dk_tensor_retain(t);
     w->n++;
     return DK_OK;
 }

@@ -424,14 +424,28 @@ int dk_tensor_same_shape(const dk_tensor *a, const dk_tensor *b) {
 dk_status dk_tensor_copy(dk_tensor *dst, const dk_tensor *src, dk_error *err) {
     char a[160], b[160];
     if (!dst || !src) return dk_error_set(err, DK_EINVAL, "tensor_copy: tensor is NULL");
-    if (check_cpu(dst, "tensor_copy", err) || check_cpu(src, "tensor_copy", err)) return err ? err->code : DK_EUNSUPPORTED;
     if (!dk_tensor_same_shape(dst, src))
         return dk_error_set(err, DK_ESHAPE, "tensor_copy: destination %s %s, source %s %s: shapes differ",
                             dk_dtype_name(dst->dtype), dk_shape_str(dst, a, sizeof a), dk_dtype_name(src->dtype),
                             dk_shape_str(src, b, sizeof b));
     if (dst->data == src->data && dst->dtype == src->dtype) return DK_OK;
-    convert(dst->data, dst->dtype, src->data, src->dtype, src->numel);
-    return DK_OK;
+    if (dst->device == DK_CPU && src->device == DK_CPU) {
+        convert(dst->data, dst->dtype, src->data, src->dtype, src->numel);
+        return DK_OK;
+    }
+    /* across devices: through the host, converting there */
+    dk_tensor *hs = src->device == DK_CPU ? (dk_tensor *)src : dk_tensor_to_device(src, DK_CPU, err);
+    if (!hs) return dk_error_prefix(err, "tensor_copy");
+    dk_status st = DK_OK;
+    if (dst->device == DK_CPU) convert(dst->data, dst->dtype, hs->data, hs->dtype, hs->numel);
+    else {
+        dk_tensor *hc = hs->dtype == dst->dtype ? hs : dk_tensor_to(hs, dst->dtype, err);
+        const dk_backend *be = hc ? dk_backend_get(dst->device, err) : NULL;
+        st = be ? be->from_host(dst->data, hc->data, hc->numel * dk_dtype_size(hc->dtype), err) : (err ? err->code : DK_ENOMEM);
+        if (hc && hc != hs) dk_tensor_free(hc);
+    }
+    if (hs != src) dk_tensor_free(hs);
+    return st ? dk_error_prefix(err, "tensor_copy") : DK_OK;
 }
 
 void dk_tensor_zero(dk_tensor *t) {

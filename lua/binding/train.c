@@ -25,6 +25,7 @@
  *   dk.progress(label, total) -> p:update(done, extra), p:finish(extra) ; dk.time()
  */
 #include "dkl.h"
+#include "diffkit/cuda.h"
 #include "diffkit/denoiser.h"
 #include "diffkit/trainer.h"
 #include "diffkit/log.h"
@@ -532,6 +533,52 @@ static int l_model_info(lua_State *L) {
     return 1;
 }
 
+/* "cpu" | "cuda" | "cuda:N" -> device (and index), or a Lua error naming the choices */
+static dk_device check_device(lua_State *L, int i, int *index) {
+    const char *d = luaL_checkstring(L, i);
+    *index = 0;
+    if (!strcmp(d, "cpu")) return DK_CPU;
+    if (!strncmp(d, "cuda", 4) && (d[4] == 0 || (d[4] == ':' && d[5] >= '0' && d[5] <= '9'))) {
+        if (d[4] == ':') *index = atoi(d + 5);
+        return DK_CUDA;
+    }
+    luaL_error(L, "device '%s' is not known: use \"cpu\", \"cuda\" or \"cuda:N\"", d);
+    return DK_CPU;
+}
+
+/* dk.model_to_device(model, "cpu"|"cuda"|"cuda:N"): moves the parameters
+ * (before a trainer is made); the model then runs there unchanged. */
+static int l_model_to_device(lua_State *L) {
+    dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
+    int index;
+    dk_device dev = check_device(L, 2, &index);
+    dk_error err;
+    if (dev == DK_CUDA && dk_cuda_select(index, &err) != DK_OK) return dkl_error(L, &err);
+    if (dk_params_to_device(m->params, dev, &err) != DK_OK) return dkl_error(L, &err);
+    return 0;
+}
+
+/* dk.model_device(model) -> "cpu" | "cuda" */
+static int l_model_device(lua_State *L) {
+    dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
+    lua_pushstring(L, dk_device_name(dk_params_device(m->params)));
+    return 1;
+}
+
+/* dk.device_info() -> { cuda_built =, cuda_devices =, cuda = "<description or why none>" } */
+static int l_device_info(lua_State *L) {
+    char buf[512];
+    dk_status st = dk_cuda_describe(buf, sizeof buf);
+    lua_createtable(L, 0, 3);
+    lua_pushboolean(L, dk_cuda_built());
+    lua_setfield(L, -2, "cuda_built");
+    lua_pushinteger(L, dk_cuda_device_count());
+    lua_setfield(L, -2, "cuda_devices");
+    lua_pushstring(L, buf);
+    lua_setfield(L, -2, st == DK_OK ? "cuda" : "cuda_unavailable");
+    return 1;
+}
+
 static int l_load_weights(lua_State *L) {
     dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
     const char *path = luaL_checkstring(L, 2);
@@ -628,7 +675,9 @@ static const luaL_Reg trainer_methods[] = {{"step", tr_step}, {"steps", tr_steps
 static const luaL_Reg funcs[] = {{"dataset", l_dataset}, {"trainer", l_trainer}, {"sample", l_sample},
                                  {"model_info", l_model_info}, {"load_weights", l_load_weights},
                                  {"save_weights", l_save_weights}, {"progress", l_progress},
-                                 {"time", l_time}, {"image_grid", l_image_grid}, {NULL, NULL}};
+                                 {"time", l_time}, {"image_grid", l_image_grid},
+                                 {"model_to_device", l_model_to_device}, {"model_device", l_model_device},
+                                 {"device_info", l_device_info}, {NULL, NULL}};
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc) {
     luaL_newmetatable(L, name);

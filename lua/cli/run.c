@@ -29,7 +29,7 @@
 #endif
 
 static const char run_help[] =
-    "usage: diffkit run [--] SCRIPT.lua [ARGS...]\n"
+    "usage: diffkit run [--device cpu|cuda|cuda:N] [--] SCRIPT.lua [ARGS...]\n"
     "\n"
     "Runs SCRIPT.lua in a fresh Lua 5.4 state. `require \"diffkit\"` gives the\n"
     "diffkit module (tensors, safetensors files, plugins; see docs/lua-api.md).\n"
@@ -40,6 +40,9 @@ static const char run_help[] =
     "a new global is allowed. Use rawget(_G, \"x\") to test for an optional one.\n"
     "\n"
     "On an error the message (\"file:line: message\") and a traceback go to stderr.\n"
+    "\n"
+    "--device sets DIFFKIT_DEVICE, the device of the script's experiments\n"
+    "(dk.experiment's `device`; docs/cuda.md).\n"
     "\n"
     "exit status: 0 success, 1 script error (runtime, syntax, missing file),\n"
     "             2 usage error\n";
@@ -155,9 +158,16 @@ static int cmd_run(int argc, char **argv) {
     a.argv = argv;
     a.first = 1;
     a.status = 1;
+    if (a.first + 1 < argc && strcmp(argv[a.first], "--device") == 0) { /* the default device of the script's experiments */
+        const char *d = argv[a.first + 1];
+        if (strcmp(d, "cpu") && strncmp(d, "cuda", 4))
+            return dk_cli_usage_error("run", "--device '%s': use cpu, cuda or cuda:N", d);
+        setenv("DIFFKIT_DEVICE", d, 1);
+        a.first += 2;
+    }
     if (a.first < argc && strcmp(argv[a.first], "--") == 0) a.first++;
     if (a.first >= argc) return dk_cli_usage_error("run", "no script given");
-    if (argv[a.first][0] == '-' && argv[a.first][1] && a.first == 1)
+    if (argv[a.first][0] == '-' && argv[a.first][1] && strcmp(argv[a.first - 1], "--") != 0)
         return dk_cli_usage_error("run", "unknown option '%s'", argv[a.first]);
     L = luaL_newstate();
     if (!L) {

@@ -42,6 +42,8 @@ local KEYS = {
   hflip = "random horizontal flips",
   stratified = "stratified sigma draws across the batch (k-diffusion)",
   dtype = "parameter dtype: F32 (default) or F64",
+  device = "where the model trains and samples: 'cpu' (default), 'cuda' or 'cuda:N'; default $DIFFKIT_DEVICE "
+    .. "(diffkit run --device sets it); not part of the run's identity: a run resumes on any device",
   sample = "{ sampler =, steps =, schedule =, cfg =, noise = 'iid'|'brownian', n = }",
   eval = "evaluation settings (issue 6): { n =, features = }",
   paper = "paper-table metadata: { row =, fid = , ... }",
@@ -109,7 +111,7 @@ end
 function Experiment.config_text(cfg)
   local copy = {}
   for k, v in pairs(cfg) do
-    if k ~= "preset" and k ~= "description" and k ~= "paper" and k ~= "eval" then copy[k] = v end
+    if k ~= "preset" and k ~= "description" and k ~= "paper" and k ~= "eval" and k ~= "device" then copy[k] = v end
   end
   return table.concat(flatten(copy, "", {}), "\n") .. "\n"
 end
@@ -150,9 +152,20 @@ function Experiment:dataset()
   return self._data
 end
 
+-- The device the model runs on: cfg.device, else $DIFFKIT_DEVICE, else "cpu".
+function Experiment:device()
+  local d = self.cfg.device
+  if d == nil or d == "" then d = os.getenv("DIFFKIT_DEVICE") end
+  if d == nil or d == "" then d = "cpu" end
+  return d
+end
+
 function Experiment:model()
   if not self._model then
-    self._model = spec.instantiate(self.cfg.model, { dtype = self.cfg.dtype or "F32", seed = self.cfg.seed or 0 }, "model")
+    local m = spec.instantiate(self.cfg.model, { dtype = self.cfg.dtype or "F32", seed = self.cfg.seed or 0 }, "model")
+    local dev = self:device()
+    if dev ~= "cpu" then core.model_to_device(m, dev) end -- initialised on the host (same weights on any device)
+    self._model = m
   end
   return self._model
 end

@@ -120,6 +120,19 @@ static void test_round_trip(dk_dtype dt) {
     /* CPU-only functions refuse device tensors instead of reading them */
     DK_CHECK(d == NULL || dk_tensor_to(d, DK_F64, &dk_test_err) == NULL);
     DK_CHECK(dk_test_err.code == DK_EUNSUPPORTED);
+    /* dk_tensor_copy crosses devices through the host, converting the dtype */
+    {
+        dk_tensor *h64 = dk_tensor_new(DK_F64, 1, (int64_t[]){5}, &dk_test_err);
+        dk_tensor *c32 = dk_tensor_new_device(DK_F32, 1, (int64_t[]){5}, DK_CUDA, &dk_test_err);
+        dk_tensor *b64 = dk_tensor_new(DK_F64, 1, (int64_t[]){5}, &dk_test_err);
+        for (int i = 0; h64 && i < 5; i++) dk_f64(h64)[i] = 0.5 * i - 1;
+        DK_CHECK_OK(dk_tensor_copy(c32, h64, &dk_test_err));
+        DK_CHECK_OK(dk_tensor_copy(b64, c32, &dk_test_err));
+        for (int i = 0; b64 && i < 5; i++) DK_CHECK_NEAR(dk_f64(b64)[i], 0.5 * i - 1, 0, 0);
+        dk_tensor_free(h64);
+        dk_tensor_free(c32);
+        dk_tensor_free(b64);
+    }
     dk_tensor_free(d); /* the view s keeps d's device memory alive */
     dk_tensor *sb2 = s ? dk_tensor_to_device(s, DK_CPU, &dk_test_err) : NULL;
     DK_CHECK(sb2 != NULL && hs != NULL && same_bits(sb2, hs));

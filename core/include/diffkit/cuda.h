@@ -48,6 +48,14 @@ dk_tensor *dk_tensor_to_device(const dk_tensor *t, dk_device dev, dk_error *err)
  * the result is bit-identical to the CPU's a[i] + b[i]. Synchronous. */
 dk_status dk_cuda_add(dk_tensor *out, const dk_tensor *a, const dk_tensor *b, dk_error *err);
 
+/* Makes CUDA device `index` the one new CUDA tensors and kernels use
+ * ("cuda:N"). Call it before any CUDA tensor exists: the backend has one
+ * device per process (a rank of a multi-process run takes one GPU).
+ * DK_EINVAL for an index that does not exist (naming how many there are),
+ * DK_ESTATE when tensors already live on another device, DK_EUNSUPPORTED
+ * without CUDA. */
+dk_status dk_cuda_select(int index, dk_error *err);
+
 /* Releases device memory from cudaMalloc; NULL is fine. Used by
  * dk_tensor_free for DK_CUDA tensors; a no-op in a CPU-only build (where no
  * device memory can exist). */

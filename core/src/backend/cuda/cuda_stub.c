@@ -48,6 +48,10 @@ dk_tensor *dk_tensor_to_device(const dk_tensor *t, dk_device dev, dk_error *err)
     return NULL;
 }
 
+dk_status dk_cuda_select(int index, dk_error *err) {
+    return dk_error_set(err, DK_EUNSUPPORTED, "cuda:%d: %s", index, DK_NO_CUDA_MSG);
+}
+
 dk_status dk_cuda_add(dk_tensor *out, const dk_tensor *a, const dk_tensor *b, dk_error *err) {
     (void)out, (void)a, (void)b;
     return dk_error_set(err, DK_EUNSUPPORTED, "cuda_add: %s", DK_NO_CUDA_MSG);
