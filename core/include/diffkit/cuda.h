@@ -48,10 +48,24 @@ dk_tensor *dk_tensor_to_device(const dk_tensor *t, dk_device dev, dk_error *err)
  * the result is bit-identical to the CPU's a[i] + b[i]. Synchronous. */
 dk_status dk_cuda_add(dk_tensor *out, const dk_tensor *a, const dk_tensor *b, dk_error *err);
 
-/* Releases device memory from cudaMalloc; NULL is fine. Used by
+/* Releases device memory of a CUDA tensor; NULL is fine. Used by
  * dk_tensor_free for DK_CUDA tensors; a no-op in a CPU-only build (where no
- * device memory can exist). */
+ * device memory can exist). The block goes back to the backend's caching
+ * allocator (reused by later allocations of its size class, stream-ordered),
+ * not to the driver. */
 void dk_cuda_free(void *device_ptr);
+
+/* TF32 tensor cores for F32 GEMMs (cuBLAS math mode): 0 (the default) keeps
+ * full F32 products; 1 allows TF32 (about 10 mantissa bits in the products,
+ * several times faster on Ampere and later). F64 is unaffected. A no-op in a
+ * CPU-only build. */
+void dk_cuda_set_tf32(int on);
+/* Hands the caching allocator's free blocks back to the driver (waits for
+ * the queued work first). A no-op in a CPU-only build. */
+void dk_cuda_empty_cache(void);
+/* Bytes of device memory in blocks in use and in blocks cached for reuse
+ * (both 0 in a CPU-only build or before the first allocation). */
+void dk_cuda_memory_stats(size_t *in_use, size_t *cached);
 
 #ifdef __cplusplus
 }
