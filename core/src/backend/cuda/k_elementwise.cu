@@ -9,6 +9,10 @@
  * approximations instead, a few ulp away. */
 #include "cuda_kutil.cuh"
 
+/* Everything but the table entries has internal linkage (kernels and
+ * functors of other files may share names). */
+namespace {
+
 /* ---- broadcasting binary ---- */
 
 /* dk_bcast_boff (k_elementwise.c) on the device */
@@ -337,6 +341,8 @@ static void lerp_backward(T *dskip, T *dy, T *dfac, const T *dout, const T *skip
     if (dskip || dy) DK_LAUNCH_1D(where, n, lerp_bwd_kernel<T>, dskip, dy, dout, fac, n);
     if (dfac) dk_reduce<T>(dfac, 1, n, LerpFac<T>{dout, skip, y}, 1.0, 1.0, 1, where);
 }
+
+}  // namespace
 
 #define P_BIN_F(T) (T * out, const T *a, const T *b, const dk_bcast *bc, int op)
 #define P_BIN_B(T) (T * da, T * db, const T *dout, const T *a, const T *b, const dk_bcast *bc, int op)

@@ -12,6 +12,10 @@
  * against the table size (the op checks them on the host, as for the CPU). */
 #include "cuda_kutil.cuh"
 
+/* Everything but the table entries has internal linkage (kernels and
+ * functors of other files may share names). */
+namespace {
+
 /* ---- embedding: out (n, D) = table[idx] ---- */
 
 template <typename T>
@@ -127,6 +131,8 @@ static void fourier_backward(T *dv, T *dw, const T *dout, const T *out, const T 
     if (dv) dk_reduce<T>(dv, B * NI, F, FourierDv<T>{dout, out, w, NI, F}, 1.0, 1.0, 1, where);
     if (dw) dk_reduce<T>(dw, F * NI, B, FourierDw<T>{dout, out, v, NI, F}, 1.0, 1.0, 1, where);
 }
+
+}  // namespace
 
 #define P_EMB_F(T) (T * out, const T *table, const int64_t *idx, size_t n, size_t D)
 #define P_EMB_B(T) (T * dtable, const T *dout, const int64_t *idx, size_t n, size_t D)

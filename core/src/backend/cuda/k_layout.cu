@@ -4,6 +4,10 @@
  * sides, so `accumulate` (dst += src instead of dst = src) never races. */
 #include "cuda_kutil.cuh"
 
+/* Everything but the table entries has internal linkage (kernels and
+ * functors of other files may share names). */
+namespace {
+
 #define PUT(dst, val)              \
     do {                           \
         if (accumulate)            \
@@ -133,6 +137,8 @@ static void token_merge_copy(T *fine, T *coarse, size_t B, size_t h, size_t w, s
     DK_LAUNCH_1D("token_merge_copy", n, token_merge_kernel<T>, fine, coarse, B, h, w, C, p0, p1, to_coarse,
                  accumulate);
 }
+
+}  // namespace
 
 #define P_PERM(T) (T * dst, const T *src, int nd, const int64_t *src_shape, const int *perm, int inverse, int accumulate)
 #define P_CC(T) \

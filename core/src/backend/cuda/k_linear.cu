@@ -10,6 +10,10 @@
  * through gemm_rm. Gradients accumulate: beta = 1. */
 #include "cuda_kutil.cuh"
 
+/* Everything but the table entries has internal linkage (kernels and
+ * functors of other files may share names). */
+namespace {
+
 static cublasStatus_t gemm_cm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *alpha,
                               const float *A, int lda, const float *B, int ldb, const float *beta, float *C, int ldc) {
     return cublasSgemm(dk_cuda_blas(), ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -161,6 +165,8 @@ static void matmul_backward(T *da, T *db, const T *dc, const T *a, const T *b, s
         }
     }
 }
+
+}  // namespace
 
 #define P_LIN_F(T) (T * out, const T *x, const T *w, const T *b, size_t M, size_t IN, size_t OUT)
 #define P_LIN_B(T) \

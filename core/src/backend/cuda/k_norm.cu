@@ -6,6 +6,10 @@
  * CPU's, in the same types. */
 #include "cuda_kutil.cuh"
 
+/* Everything but the table entries has internal linkage (kernels and
+ * functors of other files may share names). */
+namespace {
+
 #define NORM_THREADS 256
 
 /* Sum of v over the block (NORM_THREADS threads), the same value returned to
@@ -181,6 +185,8 @@ static void rmsnorm_backward(T *dx, T *dg, const T *dout, const T *x, const T *r
         dk_reduce<T>(dg, G * D, rps, RmsGainTerm<T>{dout, x, rstd, M, D, rps}, 1.0, 1.0, 1, where);
     }
 }
+
+}  // namespace
 
 #define P_LN_F(T) \
     (T * out, T * mean, T * rstd, const T *x, const T *w, const T *b, size_t M, size_t D, double eps)

@@ -5,6 +5,10 @@
  * element with the CPU's formulas. */
 #include "cuda_kutil.cuh"
 
+/* Everything but the table entries has internal linkage (kernels and
+ * functors of other files may share names). */
+namespace {
+
 /* ---- sum_rows: out (M) = mul * sum_r x (M, R) ---- */
 
 template <typename T>
@@ -159,6 +163,8 @@ static void dgll_backward(T *dmeans, T *dls, const T *dout, const T *x, const T 
                           size_t n) {
     if (dmeans || dls) DK_LAUNCH_1D("dgll_backward", n, dgll_bwd_kernel<T>, dmeans, dls, dout, x, means, log_scales, n);
 }
+
+}  // namespace
 
 #define P_SR_F(T) (T * out, const T *x, size_t M, size_t R, double mul)
 #define P_SR_B(T) (T * dx, const T *dout, size_t M, size_t R, double mul)
