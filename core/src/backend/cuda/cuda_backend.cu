@@ -22,6 +22,7 @@
 #include "cuda_common.cuh"
 #include "diffkit/cuda.h"
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <stdio.h>
@@ -35,9 +36,9 @@ extern const dk_kernels_f64 dk_cuda_kernels_f64;
 
 static std::mutex g_init_mu;
 static cudaStream_t g_stream;
-static int g_stream_ok;
+static std::atomic<int> g_stream_ok; /* set once, after g_stream */
 static cublasHandle_t g_blas;
-static int g_blas_ok;
+static std::atomic<int> g_blas_ok; /* set once, after g_blas */
 static int g_tf32; /* 0: full F32 GEMMs (default); 1: TF32 tensor cores allowed */
 
 cudaStream_t dk_cuda_stream(void) {
