@@ -3,6 +3,13 @@
 # (ctest -L cuda). Without a GPU, a driver or a CUDA build it checks the
 # fallbacks and exits 77, which CTest reports as skipped.
 set_tests_properties(unit.cuda_device PROPERTIES LABELS "unit;cuda")
+
+# unit.cuda_ops_core: the CUDA kernels of the core ops (linear, matmul,
+# elementwise, reductions, norms, embeddings, layout) against the CPU kernels
+# through both backend tables; it includes the private backend/backend.h.
+# Without a GPU it exits 77 (skipped).
+target_include_directories(test_cuda_ops_core PRIVATE ${CMAKE_SOURCE_DIR}/core/src)
+set_tests_properties(unit.cuda_ops_core PROPERTIES LABELS "unit;cuda")
 set_tests_properties(unit.cuda_models PROPERTIES LABELS "unit;cuda")
 
 # bench/gpu/model_bench (not a test): diffkit's side of bench/gpu/run.

@@ -408,7 +408,7 @@ void dk_tensor_free(dk_tensor *t) {
     else if (t->device == DK_CPU)
         dk_free(t->data);
     else if (t->device == DK_CUDA)
-        dk_cuda_free(t->data); /* cudaFree (diffkit/cuda.h) */
+        dk_cuda_free(t->data); /* back to the CUDA allocator cache (diffkit/cuda.h) */
     free(t);
 }
 

@@ -7,8 +7,9 @@
  * In a CUDA build on a machine without a GPU or driver, the queries report no
  * devices and the rest fail with DK_EUNSUPPORTED; nothing crashes.
  *
- * A DK_CUDA tensor's data is a device pointer (cudaMalloc): the CPU must not
- * read it. dk_tensor_free releases it (cudaFree). Views (reshape, slice0) of
+ * A DK_CUDA tensor's data is a device pointer (from the backend's caching
+ * allocator): the CPU must not read it. dk_tensor_free returns it to that
+ * cache. Work is queued on one stream: copies to the CPU wait for it. Views (reshape, slice0) of
  * a CUDA tensor stay on CUDA. The CPU ops and dk_tensor_to/copy refuse CUDA
  * tensors; move data with dk_tensor_to_device. See docs/cuda.md. */
 #ifndef DIFFKIT_CUDA_H
@@ -45,7 +46,8 @@ dk_tensor *dk_tensor_to_device(const dk_tensor *t, dk_device dev, dk_error *err)
 
 /* out = a + b elementwise, on the GPU (F32 or F64; all three on DK_CUDA, same
  * dtype and shape; out may alias a or b). One IEEE addition per element, so
- * the result is bit-identical to the CPU's a[i] + b[i]. Synchronous. */
+ * the result is bit-identical to the CPU's a[i] + b[i]. Waits for the stream
+ * (reports a kernel error queued before it too). */
 dk_status dk_cuda_add(dk_tensor *out, const dk_tensor *a, const dk_tensor *b, dk_error *err);
 
 /* Makes CUDA device `index` the one new CUDA tensors and kernels use
@@ -56,10 +58,24 @@ dk_status dk_cuda_add(dk_tensor *out, const dk_tensor *a, const dk_tensor *b, dk
  * without CUDA. */
 dk_status dk_cuda_select(int index, dk_error *err);
 
-/* Releases device memory from cudaMalloc; NULL is fine. Used by
+/* Releases device memory of a CUDA tensor; NULL is fine. Used by
  * dk_tensor_free for DK_CUDA tensors; a no-op in a CPU-only build (where no
- * device memory can exist). */
+ * device memory can exist). The block goes back to the backend's caching
+ * allocator (reused by later allocations of its size class, stream-ordered),
+ * not to the driver. */
 void dk_cuda_free(void *device_ptr);
+
+/* TF32 tensor cores for F32 GEMMs (cuBLAS math mode): 0 (the default) keeps
+ * full F32 products; 1 allows TF32 (about 10 mantissa bits in the products,
+ * several times faster on Ampere and later). F64 is unaffected. A no-op in a
+ * CPU-only build. */
+void dk_cuda_set_tf32(int on);
+/* Hands the caching allocator's free blocks back to the driver (waits for
+ * the queued work first). A no-op in a CPU-only build. */
+void dk_cuda_empty_cache(void);
+/* Bytes of device memory in blocks in use and in blocks cached for reuse
+ * (both 0 in a CPU-only build or before the first allocation). */
+void dk_cuda_memory_stats(size_t *in_use, size_t *cached);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,16 @@
 /* cuda_device.cu: the CUDA backend's foundation (compiled when DIFFKIT_CUDA=ON):
  * device query that degrades to "no devices" without a GPU or driver, tensors
- * in device memory (cudaMalloc / cudaFree), copies between CPU and GPU, and
- * the first kernel, an elementwise add. Contract: diffkit/cuda.h.
+ * in device memory (from the caching allocator of cuda_backend.cu), copies
+ * between CPU and GPU, and the first kernel, an elementwise add. Contract:
+ * diffkit/cuda.h.
  *
  * Tensors live on the current device (device 0 unless the program called
- * cudaSetDevice or set CUDA_VISIBLE_DEVICES). Every call that launches or
- * copies is synchronous, so an error is reported by the call that caused it. */
+ * cudaSetDevice or set CUDA_VISIBLE_DEVICES). Allocation, zeroing and copies
+ * are queued on the backend's one stream (dk_cuda_stream), so they are ordered
+ * with the kernels; a copy to the CPU and dk_cuda_add wait for the stream and
+ * report a kernel error recorded since the last sync. */
 #include "diffkit/cuda.h"
+#include "cuda_common.cuh"
 
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -102,8 +106,20 @@ extern "C" dk_status dk_cuda_describe(char *buf, size_t n) {
 
 /* ---- device tensors ---- */
 
-extern "C" void dk_cuda_free(void *device_ptr) {
-    if (device_ptr) (void)cudaFree(device_ptr);
+/* cuda_backend.cu: the caching allocator and the stream check */
+void *dk_cuda_alloc_zeroed(size_t bytes, const char *where, dk_error *err);
+void dk_cuda_release(void *p);
+
+/* Returns the block to the allocator's cache (stream-ordered reuse). */
+extern "C" void dk_cuda_free(void *device_ptr) { dk_cuda_release(device_ptr); }
+
+/* Waits for the stream; reports a recorded kernel error or an asynchronous fault. */
+static dk_status stream_sync(const char *where, dk_error *err) {
+    const dk_backend *be = dk_backend_get(DK_CUDA, err);
+    if (!be) return err ? err->code : DK_EUNSUPPORTED;
+    dk_status st = be->sync(err);
+    if (st != DK_OK) dk_error_prefix(err, "%s", where);
+    return st;
 }
 
 /* numel of a valid shape, or -1 with err filled (bad ndim, negative dim, overflow). */
@@ -158,13 +174,8 @@ extern "C" dk_tensor *dk_tensor_new_device(dk_dtype dtype, int ndim, const int64
     t->refcount = 1;
     size_t bytes = numel * dk_dtype_size(dtype);
     if (bytes) {
-        cudaError_t e = cudaMalloc(&t->data, bytes);
-        if (e == cudaSuccess) e = cudaMemset(t->data, 0, bytes);
-        if (e != cudaSuccess) {
-            char what[96];
-            snprintf(what, sizeof what, "cudaMalloc of %zu bytes", bytes);
-            cuda_fail(err, e, where, what);
-            dk_cuda_free(t->data);
+        t->data = dk_cuda_alloc_zeroed(bytes, where, err);
+        if (!t->data) {
             free(t);
             return NULL;
         }
@@ -186,12 +197,16 @@ extern "C" dk_tensor *dk_tensor_to_device(const dk_tensor *t, dk_device dev, dk_
     cudaMemcpyKind kind = t->device == DK_CPU   ? cudaMemcpyHostToDevice
                           : dev == DK_CPU       ? cudaMemcpyDeviceToHost
                                                 : cudaMemcpyDeviceToDevice;
-    cudaError_t e = cudaMemcpy(o->data, t->data, bytes, kind);
+    cudaError_t e = cudaMemcpyAsync(o->data, t->data, bytes, kind, dk_cuda_stream());
     if (e != cudaSuccess) {
         char what[96];
-        snprintf(what, sizeof what, "cudaMemcpy of %zu bytes %s -> %s", bytes, dk_device_name(t->device),
+        snprintf(what, sizeof what, "cudaMemcpyAsync of %zu bytes %s -> %s", bytes, dk_device_name(t->device),
                  dk_device_name(dev));
         cuda_fail(err, e, where, what);
+        dk_tensor_free(o);
+        return NULL;
+    }
+    if (dev == DK_CPU && stream_sync(where, err) != DK_OK) { /* the host reads o next */
         dk_tensor_free(o);
         return NULL;
     }
@@ -236,15 +251,14 @@ extern "C" dk_status dk_cuda_add(dk_tensor *out, const dk_tensor *a, const dk_te
     const unsigned threads = 256;
     size_t blocks = (n + threads - 1) / threads;
     if (blocks > 65535) blocks = 65535; /* the grid-stride loop covers the rest */
+    cudaStream_t s = dk_cuda_stream();
     if (a->dtype == DK_F32)
-        add_kernel<float><<<(unsigned)blocks, threads>>>((float *)out->data, (const float *)a->data,
-                                                         (const float *)b->data, n);
+        add_kernel<float><<<(unsigned)blocks, threads, 0, s>>>((float *)out->data, (const float *)a->data,
+                                                               (const float *)b->data, n);
     else
-        add_kernel<double><<<(unsigned)blocks, threads>>>((double *)out->data, (const double *)a->data,
-                                                          (const double *)b->data, n);
+        add_kernel<double><<<(unsigned)blocks, threads, 0, s>>>((double *)out->data, (const double *)a->data,
+                                                                (const double *)b->data, n);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return cuda_fail(err, e, where, "kernel launch");
-    e = cudaDeviceSynchronize();
-    if (e != cudaSuccess) return cuda_fail(err, e, where, "kernel");
-    return DK_OK;
+    return stream_sync(where, err); /* synchronous, as documented */
 }

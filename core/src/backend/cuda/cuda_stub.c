@@ -25,6 +25,15 @@ dk_status dk_cuda_describe(char *buf, size_t n) {
 /* No CUDA tensor can exist in this build, so there is never device memory to free. */
 void dk_cuda_free(void *device_ptr) { (void)device_ptr; }
 
+void dk_cuda_set_tf32(int on) { (void)on; }
+
+void dk_cuda_empty_cache(void) {}
+
+void dk_cuda_memory_stats(size_t *in_use, size_t *cached) {
+    if (in_use) *in_use = 0;
+    if (cached) *cached = 0;
+}
+
 dk_tensor *dk_tensor_new_device(dk_dtype dtype, int ndim, const int64_t *shape, dk_device dev, dk_error *err) {
     if (dev == DK_CPU) return dk_tensor_new(dtype, ndim, shape, err);
     if (dev == DK_CUDA)

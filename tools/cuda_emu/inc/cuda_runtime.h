@@ -1,0 +1,24 @@
+/* cuda_runtime.h (emulation): just enough of the CUDA runtime for the kernel
+ * files of backend/cuda to compile as plain C++ on the CPU (tools/cuda_emu/run.sh):
+ * kernel qualifiers vanish, one block of one thread (so every grid-stride
+ * loop runs the whole range serially), __syncthreads does nothing. */
+#pragma once
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <cstdint>
+#include <cstddef>
+#include <cstdio>
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(x)
+#define __shared__ static
+struct emu_dim { unsigned x, y, z; };
+static const emu_dim blockIdx = {0,0,0}, threadIdx = {0,0,0}, gridDim = {1,1,1}, blockDim = {1,1,1};
+static inline void __syncthreads() {}
+typedef int cudaError_t;
+enum { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2 };
+typedef void *cudaStream_t;
+static inline cudaError_t cudaGetLastError() { return 0; }
