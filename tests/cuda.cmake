@@ -15,3 +15,10 @@ set_tests_properties(unit.cuda_models PROPERTIES LABELS "unit;cuda")
 # bench/gpu/model_bench (not a test): diffkit's side of bench/gpu/run.
 add_executable(model_bench ${CMAKE_SOURCE_DIR}/bench/gpu/model_bench.c)
 target_link_libraries(model_bench PRIVATE diffkit m)
+
+# integration.cuda_train_parity: 50 training steps on cuda against the CPU
+# (F64 and F32), cross-device resume, sampling a GPU checkpoint on the CPU.
+add_test(NAME integration.cuda_train_parity
+         COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/train/cuda_parity.lua)
+set_tests_properties(integration.cuda_train_parity PROPERTIES LABELS "integration;cuda" SKIP_RETURN_CODE 77
+  TIMEOUT 600 ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}")
