@@ -22,3 +22,9 @@ add_test(NAME integration.cuda_train_parity
          COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/train/cuda_parity.lua)
 set_tests_properties(integration.cuda_train_parity PROPERTIES LABELS "integration;cuda" SKIP_RETURN_CODE 77
   TIMEOUT 600 ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}")
+
+# unit.cuda_ops_attn: the CUDA attention / convolution kernels against the
+# CPU's, through both backends' kernel tables (backend/backend.h, private to
+# libdiffkit: hence core/src on its include path). Skips (77) without a GPU.
+set_tests_properties(unit.cuda_ops_attn PROPERTIES LABELS "unit;cuda" SKIP_RETURN_CODE 77)
+target_include_directories(test_cuda_ops_attn PRIVATE ${PROJECT_SOURCE_DIR}/core/src)
