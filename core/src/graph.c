@@ -80,6 +80,7 @@ struct dk_graph {
     pool_bucket *pool;   /* open addressing on byte size (CPU buffers; a device's own allocator caches its memory) */
     size_t pool_cap, pool_used;
     dk_device dev;       /* device of the last op's inputs: where its new vars are made (dk__check_inputs) */
+    const char *op;      /* the op being built (error messages) */
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elsize) {
@@ -190,7 +191,15 @@ static void pool_put(dk_graph *g, dk_tensor *t) {
 }
 
 static dk_tensor *pool_take(dk_graph *g, dk_device dev, dk_dtype dtype, int ndim, const int64_t *shape, int zero) {
-    if (dev != DK_CPU) return dk_tensor_new_device(dtype, ndim, shape, dev, NULL); /* zero-filled */
+    if (dev != DK_CPU) { /* zero-filled; out of device memory names the op and the bytes */
+        dk_error e;
+        dk_tensor *t = dk_tensor_new_device(dtype, ndim, shape, dev, &e);
+        if (!t && g->status == DK_OK) {
+            g->status = e.code;
+            dk_error_set(&g->err, e.code, "%s: %s", g->op ? g->op : "graph", e.msg);
+        }
+        return t;
+    }
     size_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return NULL;
@@ -522,6 +531,7 @@ int dk__check_inputs(dk_graph *g, const char *op, dk_var **vars, int n) {
         return -1;
     }
     g->dev = dev;
+    g->op = op;
     return 0;
 }
 

@@ -120,6 +120,18 @@ static void test_round_trip(dk_dtype dt) {
     /* CPU-only functions refuse device tensors instead of reading them */
     DK_CHECK(d == NULL || dk_tensor_to(d, DK_F64, &dk_test_err) == NULL);
     DK_CHECK(dk_test_err.code == DK_EUNSUPPORTED);
+    /* out of device memory: one line naming the bytes, and the allocator still works after it */
+    {
+        dk_tensor *huge = dk_tensor_new_device(DK_F32, 1, (int64_t[]){(int64_t)1 << 42}, DK_CUDA, &dk_test_err);
+        DK_CHECK(huge == NULL);
+        DK_CHECK(dk_test_err.code == DK_ENOMEM);
+        DK_CHECK(strstr(dk_test_err.msg, "bytes") != NULL);
+        printf("16 TiB on the GPU: %s\n", dk_test_err.msg);
+        dk_tensor_free(huge);
+        dk_tensor *small = dk_tensor_new_device(DK_F32, 1, (int64_t[]){1024}, DK_CUDA, &dk_test_err);
+        DK_CHECK(small != NULL);
+        dk_tensor_free(small);
+    }
     /* dk_tensor_copy crosses devices through the host, converting the dtype */
     {
         dk_tensor *h64 = dk_tensor_new(DK_F64, 1, (int64_t[]){5}, &dk_test_err);
