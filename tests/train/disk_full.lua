@@ -2,7 +2,7 @@
 -- (docs/reliability.md, "Atomic writes"). Needs mount (root); skips (77)
 -- where it is not permitted. The tmpfs is unmounted in all cases.
 --  1. full disk: dk.write_atomic fails with a clear message and leaves the
---     file as it was; a resume fails with a clear message (no traceback) and
+--     file as it was; a sample grid fails and leaves no truncated PNG; a resume fails with a clear message (no traceback) and
 --     leaves config.txt, latest, the checkpoint and log.csv byte-identical.
 --  2. room for a few log rows but not a checkpoint: the save fails, `latest`
 --     and the last checkpoint stay intact, no temp file is left.
@@ -56,6 +56,10 @@ local ok, err = pcall(function()
   check.eq(w, nil, "write_atomic fails on a full disk")
   check.eq(msg, ("writing %s/config.txt: No space left on device (writing the temporary file): the previous file is "
     .. "unchanged; free disk space and resume"):format(run), "write_atomic's message")
+  local g = check.raises(function() exp():sample { n = 2, steps = 2, out = run .. "/grid.png" } end,
+    ("writing %s/grid.png: No space left on device"):format(run), "a sample grid on a full disk")
+  print(g)
+  check.ok(check.slurp(run .. "/grid.png") == nil, "no truncated grid is left")
   local e = check.raises(function() exp():train { out = run, steps = 20, log_every = 1, checkpoint_every = 5, quiet = true } end,
     "No space left on device", "resume on a full disk")
   print(e)
