@@ -50,6 +50,16 @@ check.ok(out:find("holds a checkpoint of a different config", 1, true) ~= nil, "
 check.ok(out:find("+ optim.lr = 0.001", 1, true) ~= nil, "lists the difference")
 check.ok(out:find("traceback", 1, true) == nil, "no Lua traceback")
 
+-- A checkpoint that cannot be loaded: one line naming it and what to do.
+local c = common.tmpdir("longer_c")
+os.execute(("cp '%s'/* '%s'/ && truncate -s 1000 '%s/%s'"):format(b, c, c, lb))
+out, code = common.cli(("run '%schild.lua' '%s' 20"):format(common.here, c))
+print(out)
+check.eq(code, 1, "a truncated checkpoint stops the resume")
+check.ok(out:find(("cannot resume run folder %s from %s/%s: "):format(c, c, lb), 1, true) == 1, "names the checkpoint")
+check.ok(out:find("; restore that checkpoint, or train afresh in another folder\n$") ~= nil, "says what to do, last")
+check.eq(select(2, out:gsub("\n", "")), 1, "one line")
+
 -- --help on the scripts: their usage on stdout, exit 0, no traceback.
 for _, s in ipairs { "quickstart.lua", "E.lua", "paper_table.lua", "gmm_demo.lua", "sampler_study.lua" } do
   out, code = common.cli(("run '%sexperiments/%s' --help"):format(common.root, s))
