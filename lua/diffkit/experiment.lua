@@ -310,6 +310,7 @@ function Experiment:train(o)
                   on_log = 1, sample_n = 1, quiet = 1 }, "exp:train", 3)
   local out = o.out or ("runs/" .. self.name)
   local steps = o.steps or self.cfg.steps or 1000
+  steps = math.tointeger(steps) or steps -- 2000.0 is 2000
   if math.type(steps) ~= "integer" or steps < 0 then
     core.fail(("exp:train: steps = %s: the step target must be a whole number >= 0"):format(tostring(steps)))
   end
@@ -338,7 +339,7 @@ function Experiment:train(o)
     end
     local diff = stored and Experiment.config_diff(identity_text(stored), text) or {}
     if #diff > 0 and not o.force then
-      core.fail(("run folder '%s' holds a checkpoint of a different config:\n  %s\nresume with force = true to continue anyway, or use another out folder")
+      core.fail(("run folder '%s' holds a checkpoint of a different config:\n  %s\nresume with force = true (--force in the paper scripts) to continue anyway, or use another out folder")
         :format(out, table.concat(diff, "\n  ")))
     end
     if not o.quiet then io.stderr:write(("resumed %s at step %d (target %d)\n"):format(path, tr:steps(), steps)) end
