@@ -11,6 +11,18 @@
 -- 4. writes a PNG grid: one row per sampler, plus a row of exact draws.
 local dk = require "diffkit"
 
+if arg[1] == "--help" or arg[1] == "-h" then
+  io.stdout:write([[
+usage: diffkit run experiments/gmm_demo.lua [OUT_DIR]
+
+Samples an exact Gaussian-mixture denoiser with several samplers (nothing to
+train), prints each ODE sampler's error against NFE and writes a grid, one row
+per sampler, to OUT_DIR (default runs/gmm_demo).
+]])
+  os.exit(0, true)
+elseif arg[1] and arg[1]:sub(1, 1) == "-" then
+  dk.fail(("unknown option '%s' (usage: diffkit run experiments/gmm_demo.lua [OUT_DIR]; --help)"):format(arg[1]))
+end
 local out = arg[1] or "runs/gmm_demo"
 assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)
 

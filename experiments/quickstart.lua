@@ -7,19 +7,44 @@
 --
 -- Output in runs/quickstart/: log.csv, a grid every 500 steps, checkpoints,
 -- and samples.png (the final grid). Running it again resumes from the last
--- checkpoint; --steps larger than before trains further.
+-- checkpoint. --steps is the target, not part of the run's identity (as in
+-- k-diffusion): a larger --steps than before resumes and trains further; a
+-- smaller one trains nothing and says so (a run is never shortened). Another
+-- --batch is another run: it is refused in the same folder (use --out).
 -- docs/quickstart.md says how long until the classes are recognisable.
 local dk = require "diffkit"
+
+local USAGE = [[
+usage: diffkit run experiments/quickstart.lua [--steps N] [--out DIR] [--batch B]
+
+Trains a small class-conditional DiT on Fashion-MNIST and writes a grid of
+samples, one row per class, to DIR/samples.png.
+
+  --steps N   train to step N (default 2000); run again with a larger N to
+              train further: it resumes from DIR's last checkpoint
+  --out DIR   run folder (default runs/quickstart): log.csv, checkpoints, grids
+  --batch B   images per step (default 64); part of the run's identity
+  --help, -h  this text
+]]
 
 local o = { steps = 2000, out = "runs/quickstart", batch = 64 }
 local i = 1
 while arg[i] do
   local k, v = arg[i], arg[i + 1]
-  if k == "--steps" then o.steps = math.tointeger(tonumber(v))
-  elseif k == "--out" then o.out = v
-  elseif k == "--batch" then o.batch = math.tointeger(tonumber(v))
-  else error(("unknown option '%s' (options: --steps N, --out DIR, --batch B)"):format(k), 0) end
-  if v == nil then error(("option %s needs a value"):format(k), 0) end
+  if k == "--help" or k == "-h" then
+    io.stdout:write(USAGE)
+    os.exit(0, true)
+  end
+  if k ~= "--steps" and k ~= "--out" and k ~= "--batch" then
+    dk.fail(("unknown option '%s' (options: --steps N, --out DIR, --batch B; --help)"):format(k))
+  end
+  if v == nil then dk.fail(("option %s needs a value"):format(k)) end
+  if k == "--out" then o.out = v
+  else
+    local n = math.tointeger(tonumber(v))
+    if not n or n < 1 then dk.fail(("option %s: '%s' is not a whole number >= 1"):format(k, v)) end
+    if k == "--steps" then o.steps = n else o.batch = n end
+  end
   i = i + 2
 end
 
@@ -51,5 +76,10 @@ local t0 = dk.time()
 local last = exp:train { out = o.out, log_every = 10, sample_every = 500, sample_n = 80, checkpoint_every = 500 }
 local x = exp:sample { n = 80, out = o.out .. "/samples.png" }
 if not x then return end -- `diffkit info` only reports the model
-print(("trained to step %d (loss %.4f) in %.0f s; wrote %s/samples.png (%d samples: one row per class: %s)"):format(
-  last and last.step or 0, last and last.loss or 0 / 0, dk.time() - t0, o.out, x:shape()[1], table.concat(CLASSES, ", ")))
+if last then
+  print(("trained to step %d (loss %.4f) in %.0f s; wrote %s/samples.png (%d samples: one row per class: %s)"):format(
+    last.step, last.loss, dk.time() - t0, o.out, x:shape()[1], table.concat(CLASSES, ", ")))
+else -- the run was already at (or past) its target: sampled its last checkpoint
+  print(("nothing to train (see above); wrote %s/samples.png from the last checkpoint (%d samples: one row per class: %s)")
+    :format(o.out, x:shape()[1], table.concat(CLASSES, ", ")))
+end

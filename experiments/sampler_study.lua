@@ -36,6 +36,21 @@ local dk = require "diffkit"
 
 local out, smoke = "runs/sampler_study", false
 for _, a in ipairs(arg) do
+  if a == "--help" or a == "-h" then
+    io.stdout:write([[
+usage: diffkit run experiments/sampler_study.lua [OUT_DIR] [--smoke]
+
+Error against NFE for every sampler on an exact Gaussian-mixture denoiser.
+Writes OUT_DIR/sampler_study.csv, sampler_study.png and sampler_orders.csv
+(OUT_DIR defaults to runs/sampler_study).
+
+  --smoke     euler and heun on a few step counts only
+  --help, -h  this text
+]])
+    os.exit(0, true)
+  elseif a:sub(1, 1) == "-" and a ~= "--smoke" then
+    dk.fail(("unknown option '%s' (options: OUT_DIR, --smoke; --help)"):format(a))
+  end
   if a == "--smoke" then smoke = true else out = a end
 end
 assert(os.execute("mkdir -p '" .. out .. "'"), "cannot create " .. out)

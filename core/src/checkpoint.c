@@ -157,11 +157,15 @@ static dk_status write_small_atomic(const char *dir, const char *name, const cha
         unlink(tmp);
         return s;
     }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    /* make the rename durable; file systems that cannot fsync a folder say EINVAL/ENOTSUP */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP)) {
+        dk_status s = dk_error_set(err, DK_EIO, "could not fsync the folder '%s' after renaming '%s': %s", dir, path,
+                                   strerror(errno));
+        if (dfd >= 0) close(dfd);
+        return s;
     }
+    close(dfd);
     return DK_OK;
 }
 

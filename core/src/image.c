@@ -3,10 +3,12 @@
  * resize + centre crop of the image-folder loader. See image.h. */
 #include "diffkit/image.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The stb implementations live here, static, so libdiffkit exports none of
  * them (unused static functions are only reported at the end of the file). */
@@ -70,10 +72,41 @@ dk_status dk_image_write_png(const char *path, const uint8_t *pixels, int w, int
         return dk_error_set(err, DK_EINVAL, "%s: cannot write a %dx%d image with %d channels (1..4)", path, w, h, channels);
     if ((size_t)w * (size_t)channels > (size_t)0x7fffffff / 2 || (size_t)h > (size_t)0x7fffffff / ((size_t)w * (size_t)channels))
         return dk_error_set(err, DK_EINVAL, "%s: image %dx%d is too large for PNG output", path, w, h);
-    errno = 0;
-    if (!stbi_write_png(path, w, h, channels, pixels, w * channels))
-        return dk_error_set(err, DK_EIO, "%s: cannot write the PNG: %s", path, errno ? strerror(errno) : "out of memory");
-    return DK_OK;
+    /* encode in memory, then path.tmp.<pid> with every write checked, fsync,
+     * rename: stbi_write_png ignores fwrite's result, so a full disk left a
+     * truncated PNG and reported success */
+    int len = 0;
+    unsigned char *png = stbi_write_png_to_mem(pixels, w * channels, w, h, channels, &len);
+    if (!png) return dk_error_set(err, DK_ENOMEM, "%s: cannot encode the PNG: out of memory", path);
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    if (!tmp) {
+        free(png);
+        return dk_error_set(err, DK_ENOMEM, "%s: out of memory", path);
+    }
+    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+    dk_status st = DK_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        st = dk_error_set(err, DK_EIO, "writing %s: %s (creating the temporary file)", path, strerror(errno));
+    } else {
+        const unsigned char *p = png;
+        size_t left = (size_t)len;
+        while (left > 0 && st == DK_OK) {
+            ssize_t k = write(fd, p, left);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) st = dk_error_set(err, DK_EIO, "writing %s: %s", path, k < 0 ? strerror(errno) : "short write");
+            else p += k, left -= (size_t)k;
+        }
+        if (st == DK_OK && fsync(fd) != 0) st = dk_error_set(err, DK_EIO, "writing %s: %s (fsync)", path, strerror(errno));
+        if (close(fd) != 0 && st == DK_OK) st = dk_error_set(err, DK_EIO, "writing %s: %s (close)", path, strerror(errno));
+        if (st == DK_OK && rename(tmp, path) != 0)
+            st = dk_error_set(err, DK_EIO, "writing %s: %s (rename)", path, strerror(errno));
+        if (st != DK_OK) unlink(tmp);
+    }
+    free(tmp);
+    free(png);
+    return st;
 }
 
 dk_status dk_image_write_png_tensor(const char *path, const dk_tensor *pixels, dk_error *err) {

@@ -1032,7 +1032,7 @@ dk_status dk_st_writer_save(dk_st_writer *w, const char *path, dk_error *err) {
         unlink(tmp);
         goto done;
     }
-    /* make the rename durable: fsync the folder (best effort: some file systems refuse) */
+    /* make the rename durable: fsync the folder (file systems that cannot say EINVAL/ENOTSUP) */
     {
         char *dir = strdup(path);
         if (dir) {
@@ -1044,10 +1044,10 @@ dk_status dk_st_writer_save(dk_st_writer *w, const char *path, dk_error *err) {
                 d = dir;
             }
             int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-            }
+            if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP))
+                st = dk_error_set(err, DK_EIO, "%s: fsync of the folder '%s' after the rename failed: %s", path, d,
+                                  strerror(errno));
+            if (dfd >= 0) close(dfd);
             free(dir);
         }
     }

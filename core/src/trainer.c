@@ -243,7 +243,14 @@ dk_status dk_trainer_step(dk_trainer *t, dk_train_stats *stats, dk_error *err) {
     const char *bad = NULL;
     if (!dk_grad_all_finite(p, &bad)) {
         dk_params_zero_grad(p);
-        return dk_error_set(err, DK_ENUMERIC, "training step %lld: gradient of '%s' is NaN or Inf: the weights were not updated (lower the lr or enable clipping)",
+        /* clipping cannot repair a non-finite gradient, but it keeps finite ones from blowing up the next steps */
+        if (t->s.clip_norm > 0)
+            return dk_error_set(err, DK_ENUMERIC, "training step %lld: gradient of '%s' is NaN or Inf: the weights were not updated "
+                                "(clipping at clip_norm = %g is on and cannot repair a NaN/Inf gradient: lower the lr, or check "
+                                "the data and the loss weighting)",
+                                (long long)t->step + 1, bad ? bad : "?", t->s.clip_norm);
+        return dk_error_set(err, DK_ENUMERIC, "training step %lld: gradient of '%s' is NaN or Inf: the weights were not updated "
+                            "(clipping is off: lower the lr or enable clipping, e.g. clip_norm = 1)",
                             (long long)t->step + 1, bad ? bad : "?");
     }
     st.grad_norm = t->s.clip_norm > 0 ? dk_grad_clip(p, t->s.clip_norm) : dk_grad_norm(p);

@@ -39,7 +39,11 @@ static const char run_help[] =
     "Reading an undefined global is an error (\"undefined global 'x'\"); assigning\n"
     "a new global is allowed. Use rawget(_G, \"x\") to test for an optional one.\n"
     "\n"
-    "On an error the message (\"file:line: message\") and a traceback go to stderr.\n"
+    "On an error the message (\"file:line: message\") and a traceback go to stderr;\n"
+    "an error raised with dk.fail(message) (a bad input, a full disk, a run folder\n"
+    "in use) prints the message alone.\n"
+    "\n"
+    "SCRIPT.lua --help: the diffkit scripts print their usage and exit 0.\n"
     "\n"
     "--device sets DIFFKIT_DEVICE, the device of the script's experiments\n"
     "(dk.experiment's `device`; docs/cuda.md).\n"
@@ -50,6 +54,14 @@ static const char run_help[] =
 /* The message handler: adds a traceback to the error message (as lua.c). */
 static int msghandler(lua_State *L) {
     const char *msg = lua_tostring(L, 1);
+    /* dk.fail(message): an error of the user's input or environment, already
+     * saying what, where and what to do: the message alone, no traceback */
+    if (msg == NULL && luaL_getmetafield(L, 1, "__name") == LUA_TSTRING) {
+        int user = strcmp(lua_tostring(L, -1), "diffkit.UserError") == 0;
+        lua_pop(L, 1);
+        if (user && lua_getfield(L, 1, "message") == LUA_TSTRING) return 1;
+        if (user) lua_pop(L, 1);
+    }
     if (msg == NULL) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));

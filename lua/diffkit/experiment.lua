@@ -108,12 +108,29 @@ local function flatten(v, prefix, out)
   return out
 end
 
+-- Keys that are not part of a run's identity: documentation, evaluation
+-- settings, the step target (training longer resumes the same run, as in
+-- k-diffusion; the target changes nothing before it is reached) and the device
+-- (checkpoints are device-independent: a run resumes on any device).
+local NOT_IDENTITY = { preset = true, description = true, paper = true, eval = true, steps = true, device = true }
+
 function Experiment.config_text(cfg)
   local copy = {}
   for k, v in pairs(cfg) do
-    if k ~= "preset" and k ~= "description" and k ~= "paper" and k ~= "eval" and k ~= "device" then copy[k] = v end
+    if not NOT_IDENTITY[k] then copy[k] = v end
   end
   return table.concat(flatten(copy, "", {}), "\n") .. "\n"
+end
+
+-- A stored config text without the lines of NOT_IDENTITY keys (checkpoints
+-- written before the step target left the identity hold "steps = N").
+local function identity_text(text)
+  local out = {}
+  for l in text:gmatch("[^\n]+") do
+    local k = l:match("^([%w_]+)[%.%[ ]")
+    if not (k and NOT_IDENTITY[k]) then out[#out + 1] = l end
+  end
+  return table.concat(out, "\n") .. "\n"
 end
 
 -- Lines that differ between two config texts, as "- old" / "+ new".
@@ -221,14 +238,12 @@ local function read_file(path)
   return s
 end
 
+-- path.tmp.<pid>, every write checked, fsync, rename, fsync of the folder
+-- (lua/binding/runfolder.c); on failure path is unchanged and the error is a
+-- user error: "writing <path>: <reason>: the previous file is unchanged; ...".
 local function write_atomic(path, text)
-  local tmp = path .. ".tmp"
-  local f, e = io.open(tmp, "wb")
-  if not f then error("cannot write '" .. path .. "': " .. tostring(e), 3) end
-  f:write(text)
-  f:close()
-  local ok, e2 = os.rename(tmp, path)
-  if not ok then error("cannot write '" .. path .. "': " .. tostring(e2), 3) end
+  local ok, e = core.write_atomic(path, text)
+  if not ok then core.fail(e) end
 end
 
 -- ---- sampling ----------------------------------------------------------------
@@ -293,14 +308,37 @@ local CSV_HEADER = "step,loss,lr,grad_norm,ema_decay,sigma_min,sigma_max,samples
 
 -- exp:train { out =, steps =, log_every = 10, sample_every = 0, checkpoint_every = 0,
 --             resume = true, force = false, on_log = function(stats) }
--- Returns the last stats and the run folder.
+-- Returns the last stats (nil when there was nothing to train) and the run folder.
+--
+-- The run folder is locked while training (dk.run_lock: a second process is
+-- refused, naming the holder; a lock left by a killed process is taken over).
+-- Resuming removes temporary files of dead processes and drops the log rows
+-- written after the checkpoint. `steps` is the target, not part of the run's
+-- identity: a larger target continues the run; a smaller one than the
+-- checkpoint's step trains nothing and says so. Failures of the run's files
+-- (full disk, ...) and of resuming are dk.fail errors: one message, no
+-- traceback, and the previous files are unchanged (docs/reliability.md).
 function Experiment:train(o)
   o = o or {}
   check_keys(o, { out = 1, steps = 1, log_every = 1, sample_every = 1, checkpoint_every = 1, resume = 1, force = 1,
                   on_log = 1, sample_n = 1, quiet = 1 }, "exp:train", 3)
   local out = o.out or ("runs/" .. self.name)
   local steps = o.steps or self.cfg.steps or 1000
+  steps = math.tointeger(steps) or steps -- 2000.0 is 2000
+  if math.type(steps) ~= "integer" or steps < 0 then
+    core.fail(("exp:train: steps = %s: the step target must be a whole number >= 0"):format(tostring(steps)))
+  end
   mkdir_p(out)
+  local lock <close>, note = core.run_lock(out)
+  if not lock then core.fail(note) end
+  if note then io.stderr:write(note, "\n") end
+  local removed, bytes = core.clean_tmp(out), 0
+  if #removed > 0 then
+    local names = {}
+    for i, r in ipairs(removed) do bytes = bytes + r.bytes; if i <= 3 then names[i] = r.name end end
+    io.stderr:write(("run folder %s: removed %d temporary file%s of processes that are gone (%.1f MB: %s%s)\n"):format(
+      out, #removed, #removed == 1 and "" or "s", bytes / 1e6, table.concat(names, ", "), #removed > 3 and ", ..." or ""))
+  end
   local tr = self:trainer()
   local text = Experiment.config_text(self.cfg)
   local latest = read_file(out .. "/latest")
@@ -308,53 +346,104 @@ function Experiment:train(o)
     latest = latest:gsub("%s+$", "")
     local path = latest:sub(1, 1) == "/" and latest or (out .. "/" .. latest)
     if not file_exists(path) then path = latest end
-    local stored = tr:load(path)
-    local diff = stored and Experiment.config_diff(stored, text) or {}
-    if #diff > 0 and not o.force then
-      error(("run folder '%s' holds a checkpoint of a different config:\n  %s\nresume with force = true to continue anyway, or use another out folder")
-        :format(out, table.concat(diff, "\n  ")), 2)
+    local ok, stored = pcall(tr.load, tr, path)
+    if not ok then
+      core.fail(("cannot resume run folder %s from %s: %s; restore that checkpoint, or train afresh in another folder")
+        :format(out, path, tostring(stored)))
     end
-    if not o.quiet then io.stderr:write(("resumed %s at step %d\n"):format(path, tr:steps())) end
+    local diff = stored and Experiment.config_diff(identity_text(stored), text) or {}
+    if #diff > 0 and not o.force then
+      core.fail(("run folder '%s' holds a checkpoint of a different config:\n  %s\nresume with force = true (--force in the paper scripts) to continue anyway, or use another out folder")
+        :format(out, table.concat(diff, "\n  ")))
+    end
+    if not o.quiet then io.stderr:write(("resumed %s at step %d (target %d)\n"):format(path, tr:steps(), steps)) end
+    if tr:steps() >= steps then
+      io.stderr:write(tr:steps() == steps
+        and ("run folder %s is already at its target of %d steps: nothing to train\n"):format(out, steps)
+        or ("run folder %s is at step %d, past the target of %d steps: nothing to train (a run is never shortened; "
+            .. "the checkpoint is unchanged)\n"):format(out, tr:steps(), steps))
+    end
   end
-  write_atomic(out .. "/config.txt", text)
+  if read_file(out .. "/config.txt") ~= text then write_atomic(out .. "/config.txt", text) end
+  -- log.csv: the header and the rows up to the checkpoint's step (rows logged
+  -- after the last checkpoint by a process that was killed would repeat)
   local csv_path = out .. "/log.csv"
-  local fresh = not file_exists(csv_path) or tr:steps() == 0
-  local csv = assert(io.open(csv_path, fresh and "wb" or "ab"))
-  if fresh then csv:write(CSV_HEADER) end
+  local done0 = tr:steps()
+  local old = read_file(csv_path)
+  if done0 == 0 or not old then
+    if old ~= CSV_HEADER then write_atomic(csv_path, CSV_HEADER) end
+  else
+    local keep, dropped = {}, 0
+    for line in old:gmatch("[^\n]*\n?") do
+      if line ~= "" then
+        local step = tonumber(line:match("^(%d+),"))
+        if #keep == 0 and not step then keep[1] = line                       -- the header
+        elseif step and step <= done0 and line:sub(-1) == "\n" then keep[#keep + 1] = line
+        else dropped = dropped + 1 end                                     -- after the checkpoint, or torn
+      end
+    end
+    if dropped > 0 then
+      write_atomic(csv_path, table.concat(keep))
+      io.stderr:write(("%s: dropped %d row%s logged after step %d, the checkpoint's step\n"):format(
+        csv_path, dropped, dropped == 1 and "" or "s", done0))
+    end
+  end
+  local csv, cerr = io.open(csv_path, "ab")
+  if not csv then core.fail(("writing %s: %s; check the folder and resume"):format(csv_path, tostring(cerr))) end
+  local function last_good()
+    local have = read_file(out .. "/latest")
+    return have and (out .. "/" .. have:gsub("%s+$", "")) or "none (nothing was saved)"
+  end
   local log_every = o.log_every or 10
-  local prog = (not o.quiet) and core.progress(self.name, steps) or nil
+  local prog = (not o.quiet) and tr:steps() < steps and core.progress(self.name, steps) or nil
+  local function stop(msg)
+    if prog then prog:finish("stopped") end
+    if io.type(csv) == "file" then csv:close() end
+    core.fail(msg)
+  end
   local t0 = core.time()
-  local last, done0 = nil, tr:steps()
+  local last = nil
   local batch = (self.cfg.batch or 32) * (self.cfg.grad_accum or 1)
-  local function checkpoint()
-    return tr:save(out, text)
+  local function checkpoint(step)
+    local ok, e = pcall(tr.save, tr, out, text)
+    if not ok then
+      stop(("saving the checkpoint of step %d failed: %s: the last good checkpoint is still %s, unchanged; "
+        .. "free disk space (or fix the cause) and resume"):format(step, tostring(e), last_good()))
+    end
   end
   while tr:steps() < steps do
     local ok, st = pcall(tr.step, tr)
     if not ok then
-      if prog then prog:finish("stopped") end
-      csv:close()
-      local have = read_file(out .. "/latest")
-      error(("%s\nthe last good checkpoint is %s"):format(st, have and (out .. "/" .. have:gsub("%s+$", "")) or "none (nothing was saved)"), 2)
+      stop(("%s\nthe last good checkpoint is %s"):format(tostring(st), last_good()))
     end
     last = st
     local elapsed = core.time() - t0
     st.samples_per_s = (st.step - done0) * batch / math.max(elapsed, 1e-9)
     if st.step % log_every == 0 or st.step == steps then
-      csv:write(("%d,%.8g,%.8g,%.8g,%.8g,%.6g,%.6g,%.4g,%.3f\n"):format(st.step, st.loss, st.lr, st.grad_norm,
-        st.ema_decay, st.sigma_min, st.sigma_max, st.samples_per_s, elapsed))
-      csv:flush()
+      local row = ("%d,%.8g,%.8g,%.8g,%.8g,%.6g,%.6g,%.4g,%.3f\n"):format(st.step, st.loss, st.lr, st.grad_norm,
+        st.ema_decay, st.sigma_min, st.sigma_max, st.samples_per_s, elapsed)
+      local wok, werr = csv:write(row)
+      if wok then wok, werr = csv:flush() end
+      if not wok then
+        stop(("writing %s: %s: training stopped at step %d; the last good checkpoint is %s, unchanged (the rows "
+          .. "after it are dropped on resume); free disk space and resume"):format(csv_path, tostring(werr), st.step, last_good()))
+      end
       if o.on_log then o.on_log(st) end
     end
     if prog then prog:update(st.step, ("loss %.4f"):format(st.loss)) end
     if (o.sample_every or 0) > 0 and st.step % o.sample_every == 0 then
-      self:sample { n = o.sample_n, out = ("%s/samples_%08d.png"):format(out, st.step) }
+      local sok, serr = pcall(self.sample, self, { n = o.sample_n, out = ("%s/samples_%08d.png"):format(out, st.step) })
+      if not sok then
+        stop(("writing the sample grid of step %d failed: %s; the last good checkpoint is %s, unchanged")
+          :format(st.step, tostring(serr), last_good()))
+      end
     end
-    if (o.checkpoint_every or 0) > 0 and st.step % o.checkpoint_every == 0 then checkpoint() end
+    if (o.checkpoint_every or 0) > 0 and st.step % o.checkpoint_every == 0 then checkpoint(st.step) end
   end
   if prog then prog:finish(last and ("loss %.4f"):format(last.loss) or nil) end
-  csv:close()
-  if last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint() end
+  local cok, cerr2 = csv:close()
+  if not cok then core.fail(("writing %s: %s; the last good checkpoint is %s"):format(csv_path, tostring(cerr2), last_good())) end
+  if last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint(last.step) end
   return last, out
 end
 

@@ -155,6 +155,26 @@ end
 
 -- ---- running ---------------------------------------------------------------------
 
+M.USAGE = [[
+usage: diffkit run experiments/<ROW>.lua [options]          one row of the table
+       diffkit run experiments/paper_table.lua [options]    every row (or --rows)
+
+Trains (resuming from runs/<preset>/<ROW>/ when it holds a checkpoint),
+samples and evaluates; a finished row is reused. A larger --steps than before
+continues the row's run; the step target is not part of its identity.
+
+options:
+  --preset paper|mini|tiny   sizes (default mini; docs/reproducing.md)
+  --steps N                  training steps (default: the preset's)
+  --eval-n N                 samples for FID/KID (default: the preset's)
+  --out DIR                  run folders under DIR/<preset>/<ROW> (default runs)
+  --results DIR              table, chart and grids (paper_table.lua; default results)
+  --rows A,B                 rows to run (paper_table.lua; default all)
+  --no-eval                  train and sample only
+  --force                    retrain a finished row; resume a checkpoint of another config
+  --help, -h                 this text
+]]
+
 -- Parses "--preset mini --steps 100 --eval-n 500 --out runs --no-eval" style args.
 function M.args(a)
   local o = { preset = "mini" }
@@ -163,29 +183,38 @@ function M.args(a)
     local k = a[i]
     local function val()
       i = i + 1
-      if a[i] == nil then error(("option %s needs a value"):format(k), 0) end
+      if a[i] == nil then dk.fail(("option %s needs a value"):format(k)) end
       return a[i]
     end
-    if k == "--preset" then o.preset = val()
-    elseif k == "--steps" then o.steps = math.tointeger(tonumber(val()))
-    elseif k == "--eval-n" then o.eval_n = math.tointeger(tonumber(val()))
+    local function count()
+      local v = val()
+      local n = math.tointeger(tonumber(v))
+      if not n or n < 1 then dk.fail(("option %s: '%s' is not a whole number >= 1"):format(k, v)) end
+      return n
+    end
+    if k == "--help" or k == "-h" then
+      io.stdout:write(M.USAGE)
+      os.exit(0, true)
+    elseif k == "--preset" then o.preset = val()
+    elseif k == "--steps" then o.steps = count()
+    elseif k == "--eval-n" then o.eval_n = count()
     elseif k == "--out" then o.out = val()
     elseif k == "--rows" then o.rows = val()
     elseif k == "--results" then o.results = val()
     elseif k == "--no-eval" then o.no_eval = true
     elseif k == "--force" then o.force = true
-    else error(("unknown option '%s' (options: --preset paper|mini|tiny, --steps N, --eval-n N, --out DIR (runs), --results DIR (results), --rows A,B, --no-eval, --force)"):format(k), 0)
+    else dk.fail(("unknown option '%s' (options: --preset paper|mini|tiny, --steps N, --eval-n N, --out DIR (runs), --results DIR (results), --rows A,B, --no-eval, --force; --help)"):format(k))
     end
     i = i + 1
   end
   return o
 end
 
+-- Every write checked, fsync, rename, fsync of the folder (dk.write_atomic);
+-- on failure the previous file is unchanged and the error names it.
 local function write_atomic(path, text)
-  local f = assert(io.open(path .. ".tmp", "wb"))
-  f:write(text)
-  f:close()
-  assert(os.rename(path .. ".tmp", path))
+  local ok, e = dk.write_atomic(path, text)
+  if not ok then dk.fail(e) end
 end
 
 local function read_metrics(path)

@@ -30,6 +30,40 @@ function M.read(path)
   return s
 end
 
+-- The steps of the rows of a log.csv text, in order; and whether it holds
+-- exactly the steps 1..n once each (no duplicate, no gap, no torn line).
+function M.log_steps(csv)
+  local steps = {}
+  for line in csv:gmatch("[^\n]*\n") do
+    local s = line:match("^(%d+),")
+    if s then steps[#steps + 1] = tonumber(s) end
+  end
+  return steps
+end
+
+function M.log_is_1_to(csv, n)
+  local steps = M.log_steps(csv)
+  if #steps ~= n or csv:sub(-1) ~= "\n" then return false, ("%d rows, want %d"):format(#steps, n) end
+  for i, s in ipairs(steps) do
+    if s ~= i then return false, ("row %d is step %d"):format(i, s) end
+  end
+  return true
+end
+
+-- Runs the diffkit binary (DK_CLI, set by tests/train.cmake) with a shell
+-- argument string; returns its stdout+stderr and exit status.
+function M.cli(args)
+  local cli = os.getenv("DK_CLI") or "diffkit"
+  local p = io.popen(("'%s' %s 2>&1"):format(cli, args))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+
+-- The folder of the test scripts, and the repository root.
+M.here = arg[0]:match("(.*/)") or "./"
+M.root = M.here .. "../../"
+
 -- Skip (exit 77) when the dataset package is missing.
 function M.need_fashion_mnist()
   local f = io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb")

@@ -31,4 +31,17 @@ local cfg2 = common.base { steps = 200, optim = { "sgd", lr = 1e12 }, clip_norm 
 local err2 = check.raises(function() dk.experiment(cfg2):train { out = out2, quiet = true } end, "training step ")
 check.ok(err2 and (err2:find("NaN", 1, true) or err2:find("nan", 1, true) or err2:find("inf", 1, true)) ~= nil,
   "says NaN/Inf: " .. tostring(err2))
+
+-- The advice depends on whether clipping is on: with clipping off it says to
+-- enable it; with clipping on it says clipping cannot repair a NaN/Inf
+-- gradient (AdamW with lr 1e12 overflows a gradient at step 2 in both cases).
+local function grad_error(clip)
+  local c = common.base { steps = 20, optim = { "adamw", lr = 1e12 }, clip_norm = clip }
+  return check.raises(function() dk.experiment(c):train { out = common.tmpdir("nan3"), quiet = true } end,
+    "is NaN or Inf", "gradient guard, clip_norm = " .. clip) or ""
+end
+local off, on = grad_error(0), grad_error(1)
+check.ok(off:find("enable clipping", 1, true) ~= nil, "clipping off: suggests enabling it: " .. off)
+check.ok(on:find("enable clipping", 1, true) == nil, "clipping on: does not suggest enabling it: " .. on)
+check.ok(on:find("clip_norm = 1 is on", 1, true) ~= nil, "clipping on: says it is on: " .. on)
 check.finish()
