@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,4 +557,49 @@ void dk_instance_free(dk_instance *inst) {
     }
     if (inst->params) dk_params_free(inst->params);
     free(inst);
+}
+
+/* ---- output checks ------------------------------------------------------ */
+
+/* "sigma_min, sigma_max, rho": the plugin's numeric options, for messages. */
+static void numeric_option_names(const dk_plugin *p, char *buf, size_t n) {
+    size_t i, used = 0;
+    buf[0] = '\0';
+    for (i = 0; p && i < p->n_options && used < n; i++) {
+        const dk_option_spec *s = &p->options[i];
+        int w;
+        if (s->type != DK_OPT_FLOAT && s->type != DK_OPT_FLOAT_LIST && s->type != DK_OPT_INT) continue;
+        w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", s->name);
+        if (w > 0) used += (size_t)w;
+    }
+    if (!buf[0]) snprintf(buf, n, "(none)");
+}
+
+dk_status dk_schedule_check_sigmas(const dk_plugin *p, const double *sigmas, int64_t n, dk_error *err) {
+    int64_t i;
+    char names[300];
+    for (i = 0; i < n; i++) {
+        if (isfinite(sigmas[i]) && sigmas[i] >= 0.0) continue;
+        numeric_option_names(p, names, sizeof names);
+        return dk_error_set(err, DK_ENUMERIC,
+                            "schedule '%s' gave sigmas[%lld] = %g: its options make the schedule non-finite or negative; "
+                            "use values nearer its defaults (options: %s; `diffkit plugins schedule %s` lists them)",
+                            p ? p->name : "?", (long long)i, sigmas[i], names, p ? p->name : "?");
+    }
+    return DK_OK;
+}
+
+dk_status dk_precond_check_scalings(const dk_plugin *p, size_t n, const double *sigma, const double *c_skip,
+                                    const double *c_out, const double *c_in, const double *c_noise, dk_error *err) {
+    size_t i;
+    char names[300];
+    for (i = 0; i < n; i++) {
+        if (isfinite(c_skip[i]) && isfinite(c_out[i]) && isfinite(c_in[i]) && isfinite(c_noise[i])) continue;
+        numeric_option_names(p, names, sizeof names);
+        return dk_error_set(err, DK_ENUMERIC,
+                            "precond '%s': at sigma %g its scalings are c_skip %g, c_out %g, c_in %g, c_noise %g, not all "
+                            "finite: check its options (%s) and the sigma range",
+                            p ? p->name : "?", sigma[i], c_skip[i], c_out[i], c_in[i], c_noise[i], names);
+    }
+    return DK_OK;
 }

@@ -396,6 +396,7 @@ static int m_sigmas(lua_State *L) {
     t = dkl_tensor_push_empty(L);
     if (!(t->t = dk_tensor_new(DK_F64, 1, &len, &err))) return dkl_error(L, &err);
     if (dk_schedule_vt(inst)->sigmas(inst->self, (int64_t)n, dk_f64(t->t), &err) != DK_OK) return dkl_error(L, &err);
+    if (dk_schedule_check_sigmas(inst->plugin, dk_f64(t->t), len, &err) != DK_OK) return dkl_error(L, &err);
     return 1;
 }
 

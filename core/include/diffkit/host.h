@@ -73,6 +73,14 @@ dk_status dk_instance_create(const dk_plugin *p, const dk_options *opts, dk_dtyp
                              uint64_t seed, dk_instance **out, dk_error *err);
 void dk_instance_free(dk_instance *inst);
 
+/* Output checks that blame the plugin whose options made a value non-finite
+ * (docs/reliability.md "Option validation"): every sigma finite and >= 0;
+ * every scaling finite. The message names the plugin and its numeric
+ * options. */
+dk_status dk_schedule_check_sigmas(const dk_plugin *p, const double *sigmas, int64_t n, dk_error *err);
+dk_status dk_precond_check_scalings(const dk_plugin *p, size_t n, const double *sigma, const double *c_skip,
+                                    const double *c_out, const double *c_in, const double *c_noise, dk_error *err);
+
 static inline const dk_schedule_vtable *dk_schedule_vt(const dk_instance *i) { return (const dk_schedule_vtable *)i->plugin->vtable; }
 static inline const dk_precond_vtable *dk_precond_vt(const dk_instance *i) { return (const dk_precond_vtable *)i->plugin->vtable; }
 static inline const dk_sampler_vtable *dk_sampler_vt(const dk_instance *i) { return (const dk_sampler_vtable *)i->plugin->vtable; }
