@@ -296,7 +296,15 @@ function Experiment:train(o)
     local path = latest:sub(1, 1) == "/" and latest or (out .. "/" .. latest)
     if not file_exists(path) then path = latest end
     local stored = tr:load(path)
-    local diff = stored and Experiment.config_diff(stored, text) or {}
+    if not stored then
+      error(("checkpoint '%s' holds no experiment config (metadata 'config'), so resuming cannot check that it is this run: "
+             .. "it was not written by exp:train; use another out folder or resume = false"):format(path), 2)
+    end
+    if tr:steps() > steps then
+      error(("checkpoint '%s' is at step %d, beyond this run's steps = %d: raise steps, or use another out folder"):format(
+        path, tr:steps(), steps), 2)
+    end
+    local diff = Experiment.config_diff(stored, text)
     if #diff > 0 and not o.force then
       error(("run folder '%s' holds a checkpoint of a different config:\n  %s\nresume with force = true to continue anyway, or use another out folder")
         :format(out, table.concat(diff, "\n  ")), 2)
