@@ -14,6 +14,7 @@
  * defaults must parse and lie in range. */
 #include "diffkit/host.h"
 #include "suggest.h"
+#include "diffkit/log.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -241,6 +242,8 @@ dk_status dk_plugin_load_file(const char *path, const dk_plugin **out, void **ha
     dk_status st;
     *out = NULL;
     if (handle) *handle = NULL;
+    /* Read the file as data first: dlopen runs its constructors. */
+    DK_TRY(dk_elf_check_plugin(path, err));
     dlerror();
     hd = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!hd) {
@@ -324,6 +327,14 @@ static void consider_file(dk_host *h, const char *path) {
     h->n_entries++;
 }
 
+/* Anyone who can write a plugin folder or file can run code in diffkit. */
+static void warn_writable(const char *what, const char *path, mode_t mode) {
+    if (!(mode & (S_IWGRP | S_IWOTH))) return;
+    dk_warn("%s '%s' is writable by %s: whoever can write there can run code in diffkit; "
+            "run `chmod go-w '%s'` or remove it from the plugin path",
+            what, path, (mode & S_IWOTH) ? ((mode & S_IWGRP) ? "group and others" : "others") : "its group", path);
+}
+
 static int name_cmp(const struct dirent **a, const struct dirent **b) {
     return strcmp((*a)->d_name, (*b)->d_name);
 }
@@ -331,9 +342,11 @@ static int name_cmp(const struct dirent **a, const struct dirent **b) {
 static void scan_dir(dk_host *h, const char *dir, int depth) {
     struct dirent **list = NULL;
     int n, i;
+    struct stat dst;
     if (depth > DK_SCAN_MAX_DEPTH) return;
     n = scandir(dir, &list, NULL, name_cmp);
     if (n < 0) return;
+    if (stat(dir, &dst) == 0) warn_writable("plugin folder", dir, dst.st_mode);
     for (i = 0; i < n; i++) {
         const char *nm = list[i]->d_name;
         char path[PATH_MAX];
@@ -345,7 +358,10 @@ static void scan_dir(dk_host *h, const char *dir, int depth) {
         snprintf(path, sizeof path, "%s/%s", dir, nm);
         if (stat(path, &stt) == 0) {
             if (S_ISDIR(stt.st_mode)) scan_dir(h, path, depth + 1);
-            else if (S_ISREG(stt.st_mode) && ends_with(nm, ".so")) consider_file(h, path);
+            else if (S_ISREG(stt.st_mode) && ends_with(nm, ".so")) {
+                warn_writable("plugin file", path, stt.st_mode);
+                consider_file(h, path);
+            }
         }
         free(list[i]);
     }
