@@ -525,6 +525,11 @@ static dk_status config_line(parser *p, dk_literal *root, size_t line_start, siz
     key[kl] = '\0';
     p->key = key;
     b = 0;
+    {
+        size_t parts = 1, q;
+        for (q = 0; q < kl; q++) parts += key[q] == '.';
+        if (parts > DK_LITERAL_MAX_DEPTH) return fail(p, line_start, "key nested more than 32 deep");
+    }
     for (;;) {
         size_t e = b, cap;
         int is_int = 0;

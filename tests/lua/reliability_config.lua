@@ -44,6 +44,7 @@ local hostile = {
   { "x = 1\nx = 2", "x", "given twice" },
   { "just words", nil, "expected a line 'path = value'" },
   { 'x = "\\q"', "x", "invalid escape" },
+  { ("a."):rep(40) .. "b = 1", nil, "key nested more than 32 deep" },
 }
 for _, h in ipairs(hostile) do
   local ok, e = pcall(dk.parse_config, h[1], "test config")
