@@ -2,6 +2,7 @@
  * loader position, RNG states, step, config) as one safetensors file, and the
  * `latest` pointer of a run folder. Layout in checkpoint.h. */
 #include "diffkit/checkpoint.h"
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -120,12 +121,12 @@ static dk_status fill_writer(dk_st_writer *w, const dk_checkpoint *c, dk_error *
     if (c->optim) DK_TRY(dk_optim_save(c->optim, w, err));
     /* integrity: "checksum.<tensor>" = CRC-32 of its stored bytes (checkpoint.h) */
     for (size_t k = 0; k < dk_st_writer_count(w); k++) {
-        char ck[40];
-        int n = snprintf(key, sizeof key, "checksum.%s", dk_st_writer_name(w, k));
-        if (n < 0 || (size_t)n >= sizeof key)
+        char ck[40], ckey[1100];
+        int n = snprintf(ckey, sizeof ckey, "checksum.%s", dk_st_writer_name(w, k));
+        if (n < 0 || (size_t)n >= sizeof ckey)
             return dk_error_set(err, DK_EINVAL, "checkpoint: tensor name '%s' is too long", dk_st_writer_name(w, k));
         snprintf(ck, sizeof ck, "crc32:%08" PRIx32, crc_tensor(dk_st_writer_tensor(w, k)));
-        DK_TRY(dk_st_writer_meta(w, key, ck, err));
+        DK_TRY(dk_st_writer_meta(w, ckey, ck, err));
     }
     DK_TRY(dk_st_writer_meta(w, "diffkit.checksums", "crc32", err));
     DK_TRY(meta_ll(w, "diffkit.format", DK_CHECKPOINT_FORMAT, err));
@@ -265,7 +266,7 @@ dk_status dk_checkpoint_verify(const dk_st_file *f, dk_error *err) {
                             label, algo);
     for (size_t k = 0; k < nt; k++) {
         const char *name = dk_st_name(f, k), *want;
-        char key[512], got[40];
+        char key[1100], got[40];
         unsigned long long stored;
         int consumed = 0;
         snprintf(key, sizeof key, "checksum.%s", name);
@@ -275,7 +276,9 @@ dk_status dk_checkpoint_verify(const dk_st_file *f, dk_error *err) {
                                 "checkpoint '%s': tensor '%s' has no checksum (metadata '%s'): the file was altered; use "
                                 "an earlier checkpoint",
                                 label, name, key);
-        if (sscanf(want, "crc32:%8llx%n", &stored, &consumed) != 1 || want[consumed] != '\0' || consumed != 14)
+        int hex = strncmp(want, "crc32:", 6) == 0 && strlen(want) == 14;
+        for (int d = 6; hex && d < 14; d++) hex = isxdigit((unsigned char)want[d]) != 0;
+        if (!hex || sscanf(want + 6, "%8llx%n", &stored, &consumed) != 1 || consumed != 8)
             return dk_error_set(err, DK_EFORMAT,
                                 "checkpoint '%s': tensor '%s' has a malformed checksum '%s' (expected crc32:8 hex "
                                 "digits): the file is corrupt; use an earlier checkpoint",
