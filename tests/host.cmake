@@ -24,6 +24,18 @@ foreach(b ${DK_BROKEN_PLUGINS})
     LIBRARY_OUTPUT_DIRECTORY "${DK_BROKEN_PLUGIN_DIR}" C_VISIBILITY_PRESET hidden)
 endforeach()
 
+# A .so whose constructor writes a marker and that exports no diffkit_plugin:
+# the host must skip it before dlopen (tests/unit/test_host_elf.c).
+set(DK_EVIL_PLUGIN_DIR "${CMAKE_BINARY_DIR}/tests/evil_plugins")
+add_library(dk_evil_constructor MODULE "${CMAKE_CURRENT_SOURCE_DIR}/plugins/evil_constructor.c")
+set_target_properties(dk_evil_constructor PROPERTIES PREFIX "" OUTPUT_NAME "evil_constructor"
+  LIBRARY_OUTPUT_DIRECTORY "${DK_EVIL_PLUGIN_DIR}" C_VISIBILITY_PRESET hidden)
+if(TARGET test_host_elf)
+  target_compile_definitions(test_host_elf PRIVATE
+    DK_EXAMPLE_PLUGIN_DIR="${DK_EXAMPLE_PLUGIN_DIR}" DK_EVIL_PLUGIN_DIR="${DK_EVIL_PLUGIN_DIR}")
+  add_dependencies(test_host_elf dk_evil_constructor dk_example_cosine)
+endif()
+
 # The C loader test reads both folders.
 if(TARGET test_host_loader)
   target_compile_definitions(test_host_loader PRIVATE

@@ -3,6 +3,7 @@
  * `latest` pointer of a run folder. Layout in checkpoint.h. */
 #include "diffkit/checkpoint.h"
 #include "backend/backend.h"
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,6 +12,28 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include "diffkit/log.h"
+
+/* Largest step a checkpoint may hold: a float64 counts it exactly. */
+#define DK_CHECKPOINT_MAX_STEP 9007199254740992LL
+
+/* CRC-32 (zlib) of n bytes, fed in chunks that fit uInt. */
+static uint32_t crc_bytes(const void *data, size_t n) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    const unsigned char *p = data;
+    while (n) {
+        uInt k = n > (size_t)1 << 30 ? (uInt)1 << 30 : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+static uint32_t crc_tensor(const dk_tensor *t) {
+    return crc_bytes(t->data, t->numel * dk_dtype_size(t->dtype));
+}
 
 static void shape_of(char *buf, size_t n, int ndim, const int64_t *shape) {
     size_t pos = 0;
@@ -97,6 +120,16 @@ static dk_status fill_writer(dk_st_writer *w, const dk_checkpoint *c, dk_error *
     }
     if (c->ema) DK_TRY(dk_ema_save(c->ema, w, err));
     if (c->optim) DK_TRY(dk_optim_save(c->optim, w, err));
+    /* integrity: "checksum.<tensor>" = CRC-32 of its stored bytes (checkpoint.h) */
+    for (size_t k = 0; k < dk_st_writer_count(w); k++) {
+        char ck[40], ckey[1100];
+        int n = snprintf(ckey, sizeof ckey, "checksum.%s", dk_st_writer_name(w, k));
+        if (n < 0 || (size_t)n >= sizeof ckey)
+            return dk_error_set(err, DK_EINVAL, "checkpoint: tensor name '%s' is too long", dk_st_writer_name(w, k));
+        snprintf(ck, sizeof ck, "crc32:%08" PRIx32, crc_tensor(dk_st_writer_tensor(w, k)));
+        DK_TRY(dk_st_writer_meta(w, ckey, ck, err));
+    }
+    DK_TRY(dk_st_writer_meta(w, "diffkit.checksums", "crc32", err));
     DK_TRY(meta_ll(w, "diffkit.format", DK_CHECKPOINT_FORMAT, err));
     DK_TRY(dk_st_writer_meta(w, "diffkit.kind", "checkpoint", err));
     DK_TRY(meta_ll(w, "step", (long long)c->step, err));
@@ -217,6 +250,59 @@ static dk_status meta_int_key(const dk_st_file *f, const char *key, long long *o
     return dk_st_meta_int(f, key, out, err);
 }
 
+dk_status dk_checkpoint_verify(const dk_st_file *f, dk_error *err) {
+    static int warned_old = 0;
+    const char *label = dk_st_label(f), *algo = dk_st_meta(f, "diffkit.checksums");
+    size_t nt = dk_st_count(f);
+    if (!algo) {
+        /* written before checksums existed: load it, say once that it is unchecked */
+        if (!warned_old) {
+            warned_old = 1;
+            dk_warn("checkpoint '%s' has no checksums (written by an older diffkit): its tensors cannot be verified; "
+                    "save it again to add them",
+                    label);
+        }
+        return DK_OK;
+    }
+    if (strcmp(algo, "crc32") != 0)
+        return dk_error_set(err, DK_EFORMAT,
+                            "checkpoint '%s': checksum kind '%s' is not known (this diffkit knows crc32): it was written "
+                            "by a newer diffkit, or the file is corrupt",
+                            label, algo);
+    for (size_t k = 0; k < nt; k++) {
+        const char *name = dk_st_name(f, k), *want;
+        char key[1100], got[40];
+        unsigned long long stored;
+        int consumed = 0;
+        snprintf(key, sizeof key, "checksum.%s", name);
+        want = dk_st_meta(f, key);
+        if (!want)
+            return dk_error_set(err, DK_EFORMAT,
+                                "checkpoint '%s': tensor '%s' has no checksum (metadata '%s'): the file was altered; use "
+                                "an earlier checkpoint",
+                                label, name, key);
+        int hex = strncmp(want, "crc32:", 6) == 0 && strlen(want) == 14;
+        for (int d = 6; hex && d < 14; d++) hex = isxdigit((unsigned char)want[d]) != 0;
+        if (!hex || sscanf(want + 6, "%8llx%n", &stored, &consumed) != 1 || consumed != 8)
+            return dk_error_set(err, DK_EFORMAT,
+                                "checkpoint '%s': tensor '%s' has a malformed checksum '%s' (expected crc32:8 hex "
+                                "digits): the file is corrupt; use an earlier checkpoint",
+                                label, name, want);
+        dk_tensor *t = dk_st_get(f, name, err);
+        if (!t) return dk_error_prefix(err, "checkpoint '%s'", label);
+        uint32_t crc = crc_tensor(t);
+        dk_tensor_free(t);
+        if (crc != (uint32_t)stored) {
+            snprintf(got, sizeof got, "crc32:%08" PRIx32, crc);
+            return dk_error_set(err, DK_EFORMAT,
+                                "checkpoint '%s': tensor '%s' fails its checksum (stored %s, computed %s): the file is "
+                                "corrupt; use an earlier checkpoint",
+                                label, name, want, got);
+        }
+    }
+    return DK_OK;
+}
+
 dk_status dk_checkpoint_load_file(const dk_st_file *f, dk_checkpoint *c, char **config_out, dk_error *err) {
     if (config_out) *config_out = NULL;
     if (!c || !c->params) return dk_error_set(err, DK_EINVAL, "checkpoint: NULL parameters");
@@ -236,8 +322,19 @@ dk_status dk_checkpoint_load_file(const dk_st_file *f, dk_checkpoint *c, char **
                             "of diffkit; use that version to resume it",
                             label, version, DK_CHECKPOINT_FORMAT,
                             version > DK_CHECKPOINT_FORMAT ? "a newer" : "an older");
+    const char *kind = dk_st_meta(f, "diffkit.kind");
+    if (!kind || strcmp(kind, "checkpoint") != 0)
+        return dk_error_set(err, DK_EFORMAT,
+                            "'%s' is not a training checkpoint (metadata 'diffkit.kind' is %s%s%s, expected 'checkpoint'): "
+                            "give a ckpt_*.safetensors written by exp:train",
+                            label, kind ? "'" : "", kind ? kind : "missing", kind ? "'" : "");
     DK_TRY(meta_int_key(f, "step", &step, err));
-    if (step < 0) return dk_error_set(err, DK_EFORMAT, "checkpoint '%s': step = %lld is negative", label, step);
+    if (step < 0 || step > DK_CHECKPOINT_MAX_STEP)
+        return dk_error_set(err, DK_EFORMAT,
+                            "checkpoint '%s': step = %lld is out of range (0 to 2^53): the file is corrupt; use an "
+                            "earlier checkpoint",
+                            label, step);
+    DK_TRY(dk_checkpoint_verify(f, err));
     /* 2. check everything before changing anything */
     size_t np = dk_params_count(c->params);
     for (size_t k = 0; k < np; k++) {

@@ -106,6 +106,7 @@ dk_status dk_denoiser_denoise(void *ctx, const dk_tensor *x, const double *sigma
     double *c_skip = sc, *c_out = sc + NB, *c_in = sc + 2 * NB, *c_noise = sc + 3 * NB, *sig = sc + 4 * NB;
     for (int64_t b = 0; b < NB; b++) sig[b] = sigma[b % B];
     st = pv->scalings(d->precond->self, (size_t)NB, sig, c_skip, c_out, c_in, c_noise, err);
+    if (!st) st = dk_precond_check_scalings(d->precond->plugin, (size_t)NB, sig, c_skip, c_out, c_in, c_noise, err);
     if (st) goto done;
 
     int64_t shp[DK_MAX_DIMS];

@@ -14,10 +14,12 @@
  * defaults must parse and lie in range. */
 #include "diffkit/host.h"
 #include "suggest.h"
+#include "diffkit/log.h"
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +242,8 @@ dk_status dk_plugin_load_file(const char *path, const dk_plugin **out, void **ha
     dk_status st;
     *out = NULL;
     if (handle) *handle = NULL;
+    /* Read the file as data first: dlopen runs its constructors. */
+    DK_TRY(dk_elf_check_plugin(path, err));
     dlerror();
     hd = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!hd) {
@@ -323,6 +327,14 @@ static void consider_file(dk_host *h, const char *path) {
     h->n_entries++;
 }
 
+/* Anyone who can write a plugin folder or file can run code in diffkit. */
+static void warn_writable(const char *what, const char *path, mode_t mode) {
+    if (!(mode & (S_IWGRP | S_IWOTH))) return;
+    dk_warn("%s '%s' is writable by %s: whoever can write there can run code in diffkit; "
+            "run `chmod go-w '%s'` or remove it from the plugin path",
+            what, path, (mode & S_IWOTH) ? ((mode & S_IWGRP) ? "group and others" : "others") : "its group", path);
+}
+
 static int name_cmp(const struct dirent **a, const struct dirent **b) {
     return strcmp((*a)->d_name, (*b)->d_name);
 }
@@ -330,9 +342,11 @@ static int name_cmp(const struct dirent **a, const struct dirent **b) {
 static void scan_dir(dk_host *h, const char *dir, int depth) {
     struct dirent **list = NULL;
     int n, i;
+    struct stat dst;
     if (depth > DK_SCAN_MAX_DEPTH) return;
     n = scandir(dir, &list, NULL, name_cmp);
     if (n < 0) return;
+    if (stat(dir, &dst) == 0) warn_writable("plugin folder", dir, dst.st_mode);
     for (i = 0; i < n; i++) {
         const char *nm = list[i]->d_name;
         char path[PATH_MAX];
@@ -344,7 +358,10 @@ static void scan_dir(dk_host *h, const char *dir, int depth) {
         snprintf(path, sizeof path, "%s/%s", dir, nm);
         if (stat(path, &stt) == 0) {
             if (S_ISDIR(stt.st_mode)) scan_dir(h, path, depth + 1);
-            else if (S_ISREG(stt.st_mode) && ends_with(nm, ".so")) consider_file(h, path);
+            else if (S_ISREG(stt.st_mode) && ends_with(nm, ".so")) {
+                warn_writable("plugin file", path, stt.st_mode);
+                consider_file(h, path);
+            }
         }
         free(list[i]);
     }
@@ -556,4 +573,49 @@ void dk_instance_free(dk_instance *inst) {
     }
     if (inst->params) dk_params_free(inst->params);
     free(inst);
+}
+
+/* ---- output checks ------------------------------------------------------ */
+
+/* "sigma_min, sigma_max, rho": the plugin's numeric options, for messages. */
+static void numeric_option_names(const dk_plugin *p, char *buf, size_t n) {
+    size_t i, used = 0;
+    buf[0] = '\0';
+    for (i = 0; p && i < p->n_options && used < n; i++) {
+        const dk_option_spec *s = &p->options[i];
+        int w;
+        if (s->type != DK_OPT_FLOAT && s->type != DK_OPT_FLOAT_LIST && s->type != DK_OPT_INT) continue;
+        w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", s->name);
+        if (w > 0) used += (size_t)w;
+    }
+    if (!buf[0]) snprintf(buf, n, "(none)");
+}
+
+dk_status dk_schedule_check_sigmas(const dk_plugin *p, const double *sigmas, int64_t n, dk_error *err) {
+    int64_t i;
+    char names[300];
+    for (i = 0; i < n; i++) {
+        if (isfinite(sigmas[i]) && sigmas[i] >= 0.0) continue;
+        numeric_option_names(p, names, sizeof names);
+        return dk_error_set(err, DK_ENUMERIC,
+                            "schedule '%s' gave sigmas[%lld] = %g: its options make the schedule non-finite or negative; "
+                            "use values nearer its defaults (options: %s; `diffkit plugins schedule %s` lists them)",
+                            p ? p->name : "?", (long long)i, sigmas[i], names, p ? p->name : "?");
+    }
+    return DK_OK;
+}
+
+dk_status dk_precond_check_scalings(const dk_plugin *p, size_t n, const double *sigma, const double *c_skip,
+                                    const double *c_out, const double *c_in, const double *c_noise, dk_error *err) {
+    size_t i;
+    char names[300];
+    for (i = 0; i < n; i++) {
+        if (isfinite(c_skip[i]) && isfinite(c_out[i]) && isfinite(c_in[i]) && isfinite(c_noise[i])) continue;
+        numeric_option_names(p, names, sizeof names);
+        return dk_error_set(err, DK_ENUMERIC,
+                            "precond '%s': at sigma %g its scalings are c_skip %g, c_out %g, c_in %g, c_noise %g, not all "
+                            "finite: check its options (%s) and the sigma range",
+                            p ? p->name : "?", sigma[i], c_skip[i], c_out[i], c_in[i], c_noise[i], names);
+    }
+    return DK_OK;
 }

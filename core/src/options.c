@@ -5,7 +5,8 @@
  * the dk_opt_* accessors of plugin.h. Text values are parsed per type:
  *   bool    true/false, yes/no, on/off, 1/0
  *   int     "42", "-3", "1e3" (when integral)
- *   float   "0.5", "1e-3", "inf", "-inf" (NaN is rejected)
+ *   float   "0.5", "1e-3"; "inf", "-inf" only where the option has
+ *           DK_OPT_ALLOW_INF (NaN never; docs/reliability.md)
  *   enum    one of the spec's choices "a|b|c"
  *   lists   "[128,256]", "128,256", "128" or "[]"
  * Every value is range-checked (DK_OPT_MIN_EXCLUSIVE / MAX_EXCLUSIVE) and
@@ -244,6 +245,13 @@ static dk_status check_range(const dk_options *o, const dk_option_spec *s, doubl
     if (isnan(v))
         return dk_error_set(err, DK_EINVAL, "plugin %s '%s': option '%s' is NaN: give a number (%s: %s)",
                             plugin_kind(o), plugin_name(o), s->name, s->name, s->doc ? s->doc : "");
+    if (isinf(v) && !(s->flags & DK_OPT_ALLOW_INF)) {
+        dk_option_range_str(s, range, sizeof range);
+        return dk_error_set(err, DK_EINVAL,
+                            "plugin %s '%s': option '%s' = %s is not finite: give a finite number%s%s (%s: %s)",
+                            plugin_kind(o), plugin_name(o), s->name, v > 0 ? "inf" : "-inf", range[0] ? " " : "",
+                            range, s->name, s->doc ? s->doc : "");
+    }
     if (!low && !high) return DK_OK;
     fmt_num(v, num, sizeof num);
     dk_option_range_str(s, range, sizeof range);

@@ -800,6 +800,10 @@ struct dk_st_writer {
 
 dk_st_writer *dk_st_writer_new(void) { return calloc(1, sizeof(dk_st_writer)); }
 
+size_t dk_st_writer_count(const dk_st_writer *w) { return w ? w->n : 0; }
+const char *dk_st_writer_name(const dk_st_writer *w, size_t i) { return w && i < w->n ? w->name[i] : NULL; }
+const dk_tensor *dk_st_writer_tensor(const dk_st_writer *w, size_t i) { return w && i < w->n ? w->t[i] : NULL; }
+
 void dk_st_writer_free(dk_st_writer *w) {
     if (!w) return;
     for (size_t i = 0; i < w->n; i++) {

@@ -96,6 +96,20 @@ dk_status dk_sampling_tmp(dk_sampling *s, dk_tensor **t, dk_error *err) {
 }
 
 dk_status dk_sampling_denoise(dk_sampling *s, const dk_tensor *x, double sigma, dk_tensor *denoised, dk_error *err) {
+    /* A non-finite x before the call is the sampler's own update (its options
+     * or the sigmas), not the model: say so, instead of blaming the model for
+     * the NaN it is about to return. */
+    const double *xv = dk_f64(x);
+    for (size_t k = 0; k < s->numel; k++)
+        if (!isfinite(xv[k]))
+            return dk_error_set(err, DK_ENUMERIC,
+                                "sampler %s: its state x became %g at element %zu before the denoiser call at sigma %g "
+                                "(evaluation %llu): the sampler's update overflowed, not the model; check the sampler's "
+                                "options (e.g. s_noise, eta, s_churn: use values near their defaults) and the sigmas",
+                                s->name, xv[k], k, sigma, (unsigned long long)s->nfe + 1);
+    if (!isfinite(sigma))
+        return dk_error_set(err, DK_ENUMERIC, "sampler %s: asked to denoise at sigma %g: check the schedule's options", s->name,
+                            sigma);
     for (int64_t b = 0; b < s->batch; b++) s->sig[b] = sigma;
     dk_status st = s->env->denoise(s->env->denoise_ctx, x, s->sig, denoised, NULL, err);
     if (st != DK_OK) return dk_error_prefix(err, "sampler %s: denoise at sigma %g", s->name, sigma);
@@ -104,8 +118,8 @@ dk_status dk_sampling_denoise(dk_sampling *s, const dk_tensor *x, double sigma, 
     for (size_t k = 0; k < s->numel; k++)
         if (!isfinite(d[k]))
             return dk_error_set(err, DK_ENUMERIC,
-                                "sampler %s: the denoiser returned %g at element %zu (sigma %g, evaluation %llu): "
-                                "check the model and the preconditioner",
+                                "sampler %s: the denoiser returned %g at element %zu (sigma %g, evaluation %llu) for a "
+                                "finite input: check the model and the preconditioner",
                                 s->name, d[k], k, sigma, (unsigned long long)s->nfe);
     return DK_OK;
 }

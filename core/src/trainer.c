@@ -159,6 +159,7 @@ static dk_status micro_batch(dk_trainer *t, int group, dk_train_stats *st, doubl
     else dk_rng_fill_normal_f64(&t->rng_noise, dk_f64(t->noise), t->noise->numel);
 
     DK_TRY(pv->scalings(t->s.precond->self, (size_t)B, t->sigma, t->c_skip, t->c_out, t->c_in, t->c_noise, err));
+    DK_TRY(dk_precond_check_scalings(t->s.precond->plugin, (size_t)B, t->sigma, t->c_skip, t->c_out, t->c_in, t->c_noise, err));
     for (int64_t b = 0; b < B; b++) t->w[b] = 1.0;
     if (pv->weight) DK_TRY(pv->weight(t->s.precond->self, (size_t)B, t->sigma, t->w, err));
     for (int64_t b = 0; b < B; b++) {

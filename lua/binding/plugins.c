@@ -15,6 +15,7 @@
  * text: "inf", "1e-3"), arrays for list options, and functions for function
  * options (called once per value: f(sigma) -> number). */
 #include "dkl.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,6 +397,7 @@ static int m_sigmas(lua_State *L) {
     t = dkl_tensor_push_empty(L);
     if (!(t->t = dk_tensor_new(DK_F64, 1, &len, &err))) return dkl_error(L, &err);
     if (dk_schedule_vt(inst)->sigmas(inst->self, (int64_t)n, dk_f64(t->t), &err) != DK_OK) return dkl_error(L, &err);
+    if (dk_schedule_check_sigmas(inst->plugin, dk_f64(t->t), len, &err) != DK_OK) return dkl_error(L, &err);
     return 1;
 }
 
@@ -440,6 +442,14 @@ static int m_scalings(lua_State *L) {
     dk_error err;
     if (dk_precond_vt(inst)->scalings(inst->self, s->numel, dk_f64(s), dk_f64(cs), dk_f64(co), dk_f64(ci), dk_f64(cn), &err) != DK_OK)
         return dkl_error(L, &err);
+    /* at a usable sigma (finite, > 0) non-finite scalings are the precond's options' fault */
+    for (size_t i = 0; i < s->numel; i++) {
+        double sg = dk_f64(s)[i];
+        if (!(sg > 0.0) || !isfinite(sg)) continue;
+        if (dk_precond_check_scalings(inst->plugin, 1, &dk_f64(s)[i], &dk_f64(cs)[i], &dk_f64(co)[i], &dk_f64(ci)[i],
+                                      &dk_f64(cn)[i], &err) != DK_OK)
+            return dkl_error(L, &err);
+    }
     return 4;
 }
 

@@ -351,7 +351,11 @@ function Experiment:train(o)
       core.fail(("cannot resume run folder %s from %s: %s; restore that checkpoint, or train afresh in another folder")
         :format(out, path, tostring(stored)))
     end
-    local diff = stored and Experiment.config_diff(identity_text(stored), text) or {}
+    if not stored then
+      core.fail(("checkpoint '%s' holds no experiment config (metadata 'config'), so resuming cannot check that it is this run: "
+                 .. "it was not written by exp:train; use another out folder or resume = false"):format(path))
+    end
+    local diff = Experiment.config_diff(identity_text(stored), text)
     if #diff > 0 and not o.force then
       core.fail(("run folder '%s' holds a checkpoint of a different config:\n  %s\nresume with force = true (--force in the paper scripts) to continue anyway, or use another out folder")
         :format(out, table.concat(diff, "\n  ")))
@@ -549,35 +553,14 @@ function Experiment:evaluate(o)
   return r
 end
 
--- Parses a config text (Experiment.config_text) back into a table. Values:
--- %q strings, numbers, booleans, {} ; a function or userdata value cannot be
--- rebuilt (error naming the line).
-function Experiment.parse_config_text(text)
-  local cfg = {}
-  for line in text:gmatch("[^\n]+") do
-    local path, val = line:match("^(%S+) = (.*)$")
-    if not path then error("config text: cannot parse line '" .. line .. "'", 2) end
-    local v
-    if val:sub(1, 1) == '"' then
-      local f = load("return " .. val, "config", "t", {})
-      v = f and f()
-    elseif val == "true" or val == "false" then v = (val == "true")
-    elseif val == "{}" then v = {}
-    else v = math.tointeger(tonumber(val)) or tonumber(val) end
-    if v == nil then
-      error(("config text: the value of '%s' (%s) cannot be rebuilt from the checkpoint"):format(path, val), 2)
-    end
-    local t, keys = cfg, {}
-    for part in path:gmatch("[^.]+") do
-      local idx = part:match("^%[(%d+)%]$")
-      keys[#keys + 1] = idx and math.tointeger(tonumber(idx)) or part
-    end
-    for i = 1, #keys - 1 do
-      t[keys[i]] = t[keys[i]] or {}
-      t = t[keys[i]]
-    end
-    t[keys[#keys]] = v
-  end
+-- Parses a config text (Experiment.config_text) back into a table, as data:
+-- core.parse_config is a strict literal parser (core/src/literal.c) that
+-- never runs the text, so a hostile checkpoint cannot execute code or hang
+-- the reader; a function or userdata value cannot be rebuilt (error naming
+-- the key, line and column). `what` names the source in errors.
+function Experiment.parse_config_text(text, what)
+  local ok, cfg = pcall(core.parse_config, text, what or "config text")
+  if not ok then error(cfg, 2) end
   return cfg
 end
 
@@ -588,7 +571,7 @@ function Experiment.from_checkpoint(path)
   if not meta.config then
     error(("checkpoint '%s' holds no experiment config (metadata 'config'): it was not written by exp:train"):format(path), 2)
   end
-  local exp = new(Experiment.parse_config_text(meta.config))
+  local exp = new(Experiment.parse_config_text(meta.config, ("checkpoint '%s': config"):format(path)))
   exp:trainer():load(path)
   exp.checkpoint_step = tonumber(meta.step)
   return exp

@@ -222,10 +222,11 @@ local function read_metrics(path)
   if not f then return nil end
   local s = f:read("a")
   f:close()
-  local chunk = load("return " .. s, "=" .. path, "t", {})
-  if not chunk then return nil end
-  local ok, t = pcall(chunk)
-  return ok and t or nil
+  -- read as data, never run (docs/reliability.md): a damaged file is ignored
+  local ok, t = pcall(dk.parse_literal, s, path)
+  if ok and type(t) == "table" then return t end
+  io.stderr:write(("%s: ignored, not a metrics table (%s)\n"):format(path, ok and type(t) or t))
+  return nil
 end
 
 local function serialize(t)

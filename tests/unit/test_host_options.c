@@ -23,7 +23,7 @@ static const dk_option_spec specs[] = {
     {"betas", DK_OPT_FLOAT_LIST, "0.9, 0.95", 0, 1, NULL, "Adam betas", DK_OPT_MAX_EXCLUSIVE},
     {"attn", DK_OPT_STRING_LIST, "[neighborhood,global]", -INFINITY, INFINITY, "neighborhood|global|none", "attention per level", 0},
     {"label", DK_OPT_STRING, NULL, -INFINITY, INFINITY, NULL, "a free label", DK_OPT_OPTIONAL},
-    {"needed", DK_OPT_FLOAT, NULL, -INFINITY, INFINITY, NULL, "a required value", 0},
+    {"needed", DK_OPT_FLOAT, NULL, -INFINITY, INFINITY, NULL, "a required value", DK_OPT_ALLOW_INF},
     {"fn", DK_OPT_FUNCTION, NULL, -INFINITY, INFINITY, NULL, "a function", DK_OPT_OPTIONAL},
 };
 
@@ -71,8 +71,12 @@ int main(void) {
     DK_CHECK(isinf(dk_opt_float(o, "needed")) && dk_opt_float(o, "needed") < 0);
     DK_CHECK_OK(dk_options_set(o, "sigma_min", "1e-3", &dk_test_err));
     DK_CHECK_NEAR(dk_opt_float(o, "sigma_min"), 1e-3, 0, 0);
-    DK_CHECK_OK(dk_options_set(o, "sigma_max", "inf", &dk_test_err));
-    DK_CHECK(isinf(dk_opt_float(o, "sigma_max")));
+    /* numbers must be finite unless the option says DK_OPT_ALLOW_INF ("needed" above) */
+    DK_CHECK_STATUS(dk_options_set(o, "sigma_max", "inf", &dk_test_err), DK_EINVAL);
+    DK_CHECK(strcmp(dk_test_err.msg, "plugin schedule 'karras': option 'sigma_max' = inf is not finite: give a finite number > 0 (sigma_max: largest sigma)") == 0);
+    DK_CHECK_STATUS(dk_options_set_float(o, "sigma_max", -INFINITY, &dk_test_err), DK_EINVAL);
+    CHECK_MSG("option 'sigma_max' = -inf is not finite");
+    DK_CHECK_NEAR(dk_opt_float(o, "sigma_max"), 80, 0, 0);
     DK_CHECK_OK(dk_options_set(o, "flip", "true", &dk_test_err));
     DK_CHECK(dk_opt_bool(o, "flip") == 1);
     DK_CHECK_OK(dk_options_set(o, "steps", "1e2", &dk_test_err));

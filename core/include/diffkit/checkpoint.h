@@ -9,7 +9,9 @@
  * "diffkit.kind" = "checkpoint", "step", "config" (the experiment config text
  * given by the caller), "optim.kind", "optim.step", "ema.step",
  * "loader.epoch", "loader.index", "rng.<name>" (seed stream counter used
- * buf0..buf3, decimal), and any extra key/value pairs of the caller.
+ * buf0..buf3, decimal), "checksum.<tensor>" = "crc32:xxxxxxxx" (CRC-32 of
+ * each tensor's stored bytes) with "diffkit.checksums" = "crc32", and any
+ * extra key/value pairs of the caller.
  *
  * Files are written atomically by the safetensors writer (temporary file,
  * fsync, rename), so a crash leaves either the old or the new file. In a run
@@ -17,9 +19,11 @@
  * then replaces the small file `latest` (its name, written the same atomic
  * way): `latest` always names a complete checkpoint.
  *
- * Loading checks the format version, then that every name and shape matches
- * the model, EMA and optimizer given, before it changes anything; a failed
- * load leaves them as they were. */
+ * Loading checks the format version, 'diffkit.kind', the step's range and
+ * every tensor's checksum (a file without checksums, from an older diffkit,
+ * loads with a one-time warning), then that every name and shape matches the
+ * model, EMA and optimizer given, before it changes anything; a failed load
+ * leaves them as they were (docs/reliability.md "Checkpoint integrity"). */
 #ifndef DIFFKIT_CHECKPOINT_H
 #define DIFFKIT_CHECKPOINT_H
 
@@ -74,6 +78,12 @@ dk_status dk_checkpoint_load(const char *path, dk_checkpoint *c, char **config_o
 /* Same, from a file already open (e.g. to read extra metadata too). */
 dk_status dk_checkpoint_load_file(const dk_st_file *f, dk_checkpoint *c, char **config_out,
                                   dk_error *err);
+
+/* Verifies every tensor of f against its stored checksum; the error names
+ * the tensor: "checkpoint 'x': tensor 'y' fails its checksum (stored
+ * crc32:..., computed crc32:...): the file is corrupt; use an earlier
+ * checkpoint". A file without checksums passes (one warning per process). */
+dk_status dk_checkpoint_verify(const dk_st_file *f, dk_error *err);
 
 /* Checks that f holds `name` with the shape of `like`; `what` names the entry
  * in the message ("parameter", "EMA parameter", "optimizer state"):

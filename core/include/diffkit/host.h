@@ -73,6 +73,24 @@ dk_status dk_instance_create(const dk_plugin *p, const dk_options *opts, dk_dtyp
                              uint64_t seed, dk_instance **out, dk_error *err);
 void dk_instance_free(dk_instance *inst);
 
+/* Plugin files are read as data before dlopen runs any of their code:
+ * dk_elf_find_symbol looks for a defined, exported function `name` in the
+ * ELF64 (little-endian, ET_DYN) dynamic symbol table of buf[0, n): 1 found,
+ * 0 absent, -1 not a loadable ELF (why says which, if given). Every offset is
+ * bounds-checked; buf is untrusted. dk_elf_check_plugin reads the file and
+ * fails (DK_EFORMAT, DK_EIO) unless it defines DK_PLUGIN_ENTRY;
+ * dk_plugin_load_file calls it before dlopen. */
+int dk_elf_find_symbol(const void *buf, size_t n, const char *name, char *why, size_t why_n);
+dk_status dk_elf_check_plugin(const char *path, dk_error *err);
+
+/* Output checks that blame the plugin whose options made a value non-finite
+ * (docs/reliability.md "Option validation"): every sigma finite and >= 0;
+ * every scaling finite. The message names the plugin and its numeric
+ * options. */
+dk_status dk_schedule_check_sigmas(const dk_plugin *p, const double *sigmas, int64_t n, dk_error *err);
+dk_status dk_precond_check_scalings(const dk_plugin *p, size_t n, const double *sigma, const double *c_skip,
+                                    const double *c_out, const double *c_in, const double *c_noise, dk_error *err);
+
 static inline const dk_schedule_vtable *dk_schedule_vt(const dk_instance *i) { return (const dk_schedule_vtable *)i->plugin->vtable; }
 static inline const dk_precond_vtable *dk_precond_vt(const dk_instance *i) { return (const dk_precond_vtable *)i->plugin->vtable; }
 static inline const dk_sampler_vtable *dk_sampler_vt(const dk_instance *i) { return (const dk_sampler_vtable *)i->plugin->vtable; }

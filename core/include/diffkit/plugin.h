@@ -65,6 +65,8 @@ enum {
     DK_OPT_MIN_EXCLUSIVE = 1u << 0, /* value > min rather than >= */
     DK_OPT_MAX_EXCLUSIVE = 1u << 1,
     DK_OPT_OPTIONAL = 1u << 2,      /* no default; may be absent (dk_opt_has tells) */
+    DK_OPT_ALLOW_INF = 1u << 3,     /* a float that may be +-inf (within its range), e.g. s_tmax = inf
+                                       meaning "no bound"; without it every number must be finite */
 };
 
 typedef struct dk_option_spec {

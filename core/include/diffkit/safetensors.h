@@ -54,6 +54,10 @@ dk_status dk_st_writer_meta(dk_st_writer *w, const char *key, const char *value,
 /* Writes path atomically: path.tmp.<pid>, fsync, rename, fsync of the folder. */
 dk_status dk_st_writer_save(dk_st_writer *w, const char *path, dk_error *err);
 void dk_st_writer_free(dk_st_writer *w);
+/* The tensors added so far, in order (e.g. to checksum them before saving). */
+size_t dk_st_writer_count(const dk_st_writer *w);
+const char *dk_st_writer_name(const dk_st_writer *w, size_t i);
+const dk_tensor *dk_st_writer_tensor(const dk_st_writer *w, size_t i);
 
 #ifdef __cplusplus
 }

@@ -91,7 +91,7 @@ typedef struct dk_churn {
     {"s_churn", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL,                                                        \
      "churn: gamma = min(s_churn / n_steps, sqrt(2) - 1) inside [s_tmin, s_tmax] (Karras et al. 2022, Alg. 2)", 0}, \
     {"s_tmin", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL, "churn only at sigmas >= s_tmin", 0},                    \
-    {"s_tmax", DK_OPT_FLOAT, "inf", 0.0, INFINITY, NULL, "churn only at sigmas <= s_tmax", 0},                  \
+    {"s_tmax", DK_OPT_FLOAT, "inf", 0.0, INFINITY, NULL, "churn only at sigmas <= s_tmax (inf = no bound)", DK_OPT_ALLOW_INF},                  \
     {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the churn noise (S_noise)", 0}
 dk_status dk_churn_create(const dk_options *o, const char *sampler, void **self, dk_error *err);
 

@@ -28,19 +28,29 @@
 typedef struct opts {
     int order;
     double rtol, atol, h_init, pcoeff, icoeff, dcoeff, accept_safety, eta, s_noise;
+    int64_t max_attempts;
 } opts;
 
+/* Ranges that make the controller converge (docs/reliability.md): the factor
+ * 1 + atan(prod - 1) lies in [1 - pi/4, 1 + pi/2); a rejection multiplies h
+ * by a factor below accept_safety, so accept_safety < 1 makes every
+ * rejection shrink h (with accept_safety >= 1 a rejected step can grow h
+ * and the run never ends); p + i + d > 0 (b1 > 0) makes a larger error give
+ * a smaller factor. max_attempts caps the loop whatever happens. */
 static const dk_option_spec options[] = {
     {"order", DK_OPT_INT, "3", 2.0, 3.0, NULL, "3 = DPM-Solver-23, 2 = DPM-Solver-12", 0},
-    {"rtol", DK_OPT_FLOAT, "0.05", 0.0, INFINITY, NULL, "relative tolerance of the local error", DK_OPT_MIN_EXCLUSIVE},
-    {"atol", DK_OPT_FLOAT, "0.0078", 0.0, INFINITY, NULL, "absolute tolerance of the local error", DK_OPT_MIN_EXCLUSIVE},
-    {"h_init", DK_OPT_FLOAT, "0.05", 0.0, INFINITY, NULL, "first step size in log sigma", DK_OPT_MIN_EXCLUSIVE},
-    {"pcoeff", DK_OPT_FLOAT, "0", -INFINITY, INFINITY, NULL, "PID controller: proportional coefficient", 0},
-    {"icoeff", DK_OPT_FLOAT, "1", -INFINITY, INFINITY, NULL, "PID controller: integral coefficient", 0},
-    {"dcoeff", DK_OPT_FLOAT, "0", -INFINITY, INFINITY, NULL, "PID controller: derivative coefficient", 0},
-    {"accept_safety", DK_OPT_FLOAT, "0.81", 0.0, INFINITY, NULL, "accept an attempt when the step factor >= this", 0},
+    {"rtol", DK_OPT_FLOAT, "0.05", 1e-12, INFINITY, NULL, "relative tolerance of the local error", 0},
+    {"atol", DK_OPT_FLOAT, "0.0078", 1e-12, INFINITY, NULL, "absolute tolerance of the local error", 0},
+    {"h_init", DK_OPT_FLOAT, "0.05", 1e-8, 100.0, NULL, "first step size in log sigma (sigma 80 to 0.002 spans 10.6)", 0},
+    {"pcoeff", DK_OPT_FLOAT, "0", -10.0, 10.0, NULL, "PID controller: proportional coefficient (p + i + d must be > 0)", 0},
+    {"icoeff", DK_OPT_FLOAT, "1", -10.0, 10.0, NULL, "PID controller: integral coefficient (p + i + d must be > 0)", 0},
+    {"dcoeff", DK_OPT_FLOAT, "0", -10.0, 10.0, NULL, "PID controller: derivative coefficient (p + i + d must be > 0)", 0},
+    {"accept_safety", DK_OPT_FLOAT, "0.81", 0.0, 1.0, NULL,
+     "accept an attempt when the step factor >= this (< 1, or a rejected step may grow and never end)", DK_OPT_MAX_EXCLUSIVE},
     {"eta", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL, "ancestral noise per accepted step (0 = deterministic)", 0},
     {"s_noise", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "scale of the added noise", 0},
+    {"max_attempts", DK_OPT_INT, "10000", 1.0, 1e9, NULL,
+     "stop with an error after this many attempts (accepted + rejected; a normal run needs tens to hundreds)", 0},
 };
 
 static dk_status create(const dk_options *o, void **self, dk_error *err) {
@@ -56,6 +66,15 @@ static dk_status create(const dk_options *o, void **self, dk_error *err) {
     p->accept_safety = dk_opt_float(o, "accept_safety");
     p->eta = dk_opt_float(o, "eta");
     p->s_noise = dk_opt_float(o, "s_noise");
+    p->max_attempts = dk_opt_int(o, "max_attempts");
+    if (!(p->pcoeff + p->icoeff + p->dcoeff > 0.0)) {
+        dk_status st = dk_error_set(err, DK_EINVAL,
+                                    "sampler dpm_adaptive: pcoeff + icoeff + dcoeff = %g + %g + %g must be > 0, or a larger "
+                                    "error would grow the step and the run would not end: use the defaults 0, 1, 0",
+                                    p->pcoeff, p->icoeff, p->dcoeff);
+        free(p);
+        return st;
+    }
     *self = p;
     return DK_OK;
 }
@@ -80,6 +99,11 @@ static int pid_propose(pid *c, double error) {
     }
     c->errs[0] = inv;
     double f = pow(c->errs[0], c->b1) * pow(c->errs[1], c->b2) * pow(c->errs[2], c->b3);
+    if (!isfinite(f)) {
+        /* overflow (inf * 0 = NaN): the same product in logs, clamped; the errs are in (0, 1e8] */
+        double lf = c->b1 * log(c->errs[0]) + c->b2 * log(c->errs[1]) + c->b3 * log(c->errs[2]);
+        f = exp(fmax(-700.0, fmin(700.0, isnan(lf) ? 0.0 : lf)));
+    }
     f = 1.0 + atan(f - 1.0);
     int accept = f >= c->accept_safety;
     if (accept) {
@@ -115,7 +139,19 @@ static dk_status sample(void *self, const dk_sampler_env *env, const double *sig
     double *xp = dk_f64(x), *lp = dk_f64(low), *hp = dk_f64(high), *pp = dk_f64(prev);
     memcpy(pp, xp, s.numel * sizeof(double));
     double sc = t_start;
+    int64_t accepted = 0;
     for (int64_t attempt = 0; sc < t_end - 1e-5; attempt++) {
+        /* also stop when h no longer moves s (it underflowed after many rejections) */
+        if (attempt >= p->max_attempts || !(c.h > 0.0) || !isfinite(c.h) || !(fmin(t_end, sc + c.h) > sc)) {
+            st = dk_error_set(err, DK_ENUMERIC,
+                              "sampler dpm_adaptive: no convergence after %lld attempts (%lld accepted; at sigma %g, "
+                              "sigma_min %g, step size h %g): the step-size controller is not converging; lower "
+                              "accept_safety (now %g, default 0.81), larger rtol/atol (now %g/%g), the default PID "
+                              "coefficients (0, 1, 0), or raise max_attempts (now %lld)",
+                              (long long)attempt, (long long)accepted, sigma_fn(sc), sigma_fn(t_end), c.h,
+                              p->accept_safety, p->rtol, p->atol, (long long)p->max_attempts);
+            break;
+        }
         dk_dpm_reset(&dpm);
         double t = fmin(t_end, sc + c.h), t_, su;
         if (p->eta != 0.0) {
@@ -144,8 +180,10 @@ static dk_status sample(void *self, const dk_sampler_env *env, const double *sig
         }
         double error = sqrt(sum) / sqrt((double)s.numel);
         if (!isfinite(error)) {
-            st = dk_error_set(err, DK_ENUMERIC, "sampler dpm_adaptive: the error estimate is %g at sigma %g", error,
-                              sigma_fn(sc));
+            st = dk_error_set(err, DK_ENUMERIC,
+                              "sampler dpm_adaptive: the error estimate is %g at sigma %g: rtol/atol (%g/%g) are too small "
+                              "for the size of x, or x is not finite; use values near the defaults 0.05/0.0078",
+                              error, sigma_fn(sc), p->rtol, p->atol);
             break;
         }
         int accept = pid_propose(&c, error);
@@ -165,6 +203,7 @@ static dk_status sample(void *self, const dk_sampler_env *env, const double *sig
             if ((st = dk_sampling_noise(&s, sigma_fn(sc), sigma_fn(t), su != 0.0, "eta > 0", &z, err))) break;
             for (size_t j = 0; j < s.numel; j++) xp[j] = hp[j] + (z ? su * p->s_noise * z[j] : 0.0);
             sc = t;
+            accepted++;
         }
     }
     dk_sampling_end(&s);

@@ -37,7 +37,7 @@ static const dk_option_spec loglogistic_options[] = {
     {"loc", DK_OPT_FLOAT, "0", -INFINITY, INFINITY, NULL, "location of ln sigma (k-diffusion's default: ln sigma_data)", 0},
     {"scale", DK_OPT_FLOAT, "0.5", 0.0, INFINITY, NULL, "scale of ln sigma (0.5)", DK_OPT_MIN_EXCLUSIVE},
     {"min_value", DK_OPT_FLOAT, "0", 0.0, INFINITY, NULL, "lower truncation of sigma (0 = none)", 0},
-    {"max_value", DK_OPT_FLOAT, "inf", 0.0, INFINITY, NULL, "upper truncation of sigma (inf = none)", DK_OPT_MIN_EXCLUSIVE},
+    {"max_value", DK_OPT_FLOAT, "inf", 0.0, INFINITY, NULL, "upper truncation of sigma (inf = none)", DK_OPT_MIN_EXCLUSIVE | DK_OPT_ALLOW_INF},
 };
 
 SCHED_PLUGIN(loglogistic, "loglogistic", "truncated log-logistic training density of sigma, k-diffusion rand_log_logistic",

@@ -35,7 +35,7 @@ static dk_status vdiff_density_fn(void *self, size_t n, dk_draws *src, double *o
 static const dk_option_spec vdiff_options[] = {
     {"sigma_data", DK_OPT_FLOAT, "1", 0.0, INFINITY, NULL, "standard deviation of the data", DK_OPT_MIN_EXCLUSIVE},
     {"min_value", DK_OPT_FLOAT, "0.001", 0.0, INFINITY, NULL, "smallest sigma (k-diffusion config default 1e-3)", 0},
-    {"max_value", DK_OPT_FLOAT, "1000", 0.0, INFINITY, NULL, "largest sigma (k-diffusion config default 1e3; inf allowed)", DK_OPT_MIN_EXCLUSIVE},
+    {"max_value", DK_OPT_FLOAT, "1000", 0.0, INFINITY, NULL, "largest sigma (k-diffusion config default 1e3; inf allowed)", DK_OPT_MIN_EXCLUSIVE | DK_OPT_ALLOW_INF},
 };
 
 SCHED_PLUGIN(vdiff, "v-diffusion", "v-diffusion (cosine in atan(sigma)) training density of sigma, k-diffusion rand_v_diffusion",
