@@ -137,7 +137,7 @@ static void S(cmp)(const char *kernel, const char *shape, const char *what, S(bu
     }
     double rel = mabs / (mref > 0 ? mref : 1e-300);
     int ok = st == DK_OK && !bad && rel <= TOL;
-    printf("%-26s %s %-44s %-6s max abs %.3e rel %.3e%s\n", kernel, DT, shape, what, mabs, rel, ok ? "" : "  FAIL");
+    printf("%-26s %s %-44s %-12s max abs %.3e rel %.3e%s\n", kernel, DT, shape, what, mabs, rel, ok ? "" : "  FAIL");
     dk_test_checks++;
     if (!ok)
         dk_test_fail(__FILE__, __LINE__, "%s %s %s %s: CUDA differs from CPU (max abs %.3e, rel %.3e > %.1e)",
@@ -168,6 +168,14 @@ static void S(t_attention)(size_t BH, size_t Nq, size_t Nk, size_t d, size_t E, 
     S(done)("attention_forward");
     S(cmp)("attention_forward", shp, "out", out);
     S(cmp)("attention_forward", shp, "lse", lse);
+    /* without lse (inference) */
+    S(buf) out2 = S(mk)(BH * Nq * E, 1);
+    rc = cpu->TBL->dk_k_attention_forward(out2.h, NULL, q.h, k.h, v.h, BH, Nq, Nk, d, E, scale);
+    rg = cu->TBL->dk_k_attention_forward(out2.d, NULL, q.d, k.d, v.d, BH, Nq, Nk, d, E, scale);
+    DK_CHECK(rc == 0 && rg == 0);
+    S(done)("attention_forward");
+    S(cmp)("attention_forward", shp, "out/lse=NULL", out2);
+    S(drop)(&out2);
     /* the backward from the same saved out / lse on both sides */
     S(sync_to_dev)(&out);
     S(sync_to_dev)(&lse);
@@ -210,6 +218,12 @@ static void S(t_local)(size_t BH, size_t h, size_t w, size_t d, int kind, int p,
     S(done)("local_attn_forward");
     S(cmp)("local_attn_forward", shp, "out", out);
     S(cmp)("local_attn_forward", shp, "lse", lse);
+    S(buf) out2 = S(mk)(BH * N * d, 1);
+    cpu->TBL->dk_k_local_attn_forward(out2.h, NULL, q.h, k.h, v.h, BH, h, w, d, kind, p, shift, scale);
+    cu->TBL->dk_k_local_attn_forward(out2.d, NULL, q.d, k.d, v.d, BH, h, w, d, kind, p, shift, scale);
+    S(done)("local_attn_forward");
+    S(cmp)("local_attn_forward", shp, "out/lse=NULL", out2);
+    S(drop)(&out2);
     S(sync_to_dev)(&out);
     S(sync_to_dev)(&lse);
     S(buf) dout = S(mk)(BH * N * d, 1), dq = S(mk)(BH * N * d, 1), dk = S(mk)(BH * N * d, 1),
