@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
 if [ -f .gpu/build.tar.xz ]; then
   tar -xJf .gpu/build.tar.xz && tar -C .gpu -xJf .gpu/lib.tar.xz || exit 1
-  export LD_LIBRARY_PATH="$root/.gpu/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export LD_LIBRARY_PATH="$root/.gpu/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   # CTest files name the source folder they were configured in: make it exist here
   src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' build-gpu/CMakeCache.txt)
   if [ -n "$src" ] && [ "$src" != "$root" ] && [ ! -e "$src" ]; then
