@@ -28,3 +28,11 @@ set_tests_properties(integration.cuda_train_parity PROPERTIES LABELS "integratio
 # libdiffkit: hence core/src on its include path). Skips (77) without a GPU.
 set_tests_properties(unit.cuda_ops_attn PROPERTIES LABELS "unit;cuda" SKIP_RETURN_CODE 77)
 target_include_directories(test_cuda_ops_attn PRIVATE ${PROJECT_SOURCE_DIR}/core/src)
+
+# unit.cuda_emu_core: unit.cuda_ops_core WITHOUT a GPU, the kernel files of the
+# core ops and the training kernels compiled as plain C++ with launches as
+# serial loops and a naive GEMM for cuBLAS (tools/cuda_emu/run.sh): their index
+# arithmetic and the row-major-to-cuBLAS transcription, under ASan/UBSan, on
+# every CI run. Not a substitute for the GPU run. Skips (77) without g++.
+add_test(NAME unit.cuda_emu_core COMMAND sh -c "command -v g++ >/dev/null || { echo 'no g++: skipped'; exit 77; }; exec sh ${CMAKE_SOURCE_DIR}/tools/cuda_emu/run.sh ${CMAKE_BINARY_DIR}")
+set_tests_properties(unit.cuda_emu_core PROPERTIES LABELS "unit;cuda" SKIP_RETURN_CODE 77 TIMEOUT 300)

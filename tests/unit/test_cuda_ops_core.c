@@ -1,7 +1,7 @@
 /* test_cuda_ops_core.c: the CUDA kernels of the core ops against their CPU
  * twins, in the style of ggml's test-backend-ops: for each kernel (linear,
  * matmul, elementwise, reductions and losses, norms, embeddings, layout
- * copies) and for F32 and F64, a few shape classes (tiny, odd sizes, sizes
+ * copies, the training kernels) and for F32 and F64, a few shape classes (tiny, odd sizes, sizes
  * past one block of threads, broadcast patterns, NULL gradients), random
  * inputs from dk_rng, the same call through the CPU table and through the
  * CUDA table on copies in device memory (the backend's alloc / from_host /
@@ -690,6 +690,83 @@ static void t_tables(void) {
     DK_CHECK(holes == 0);
 }
 
+/* ---- training kernels (k_train: AdamW, SGD, scale, EMA; sumsq and the finite check return values) ---- */
+
+typedef struct train_ctx {
+    size_t n;
+    int first, nesterov, momentum;
+} train_ctx;
+static void c_adamw(const dk_backend *be, dk_dtype dt, void **p, const void *vc) {
+    const train_ctx *c = vc;
+    CALL(dk_k_adamw, p[0], p[1], p[2], p[3], c->n, 1e-3, 1e-2, 0.9, 0.95, 1e-8, (int64_t)7);
+}
+static void c_sgd(const dk_backend *be, dk_dtype dt, void **p, const void *vc) {
+    const train_ctx *c = vc;
+    CALL(dk_k_sgd, p[0], p[1], c->momentum ? p[2] : NULL, c->n, 1e-2, 1e-3, 0.9, 0.1, c->nesterov, c->first);
+}
+static void c_scale(const dk_backend *be, dk_dtype dt, void **p, const void *vc) {
+    const train_ctx *c = vc;
+    CALL(dk_k_scale, p[0], c->n, 0.37);
+}
+static void c_ema(const dk_backend *be, dk_dtype dt, void **p, const void *vc) {
+    const train_ctx *c = vc;
+    CALL(dk_k_ema, p[0], p[1], c->n, 0.999);
+}
+static void t_train(size_t n) {
+    char sh[64];
+    snprintf(sh, sizeof sh, "n %zu", n);
+    train_ctx c = {n, 0, 0, 1};
+    buf ad[] = {B("p", GRAD, n, -1, 1), B("g", IN, n, -1, 1), B("m", GRAD, n, -0.1, 0.1), B("v", GRAD, n, 0, 0.01)};
+    run_case("adamw", sh, ad, 4, c_adamw, &c, 0, 0);
+    for (int k = 0; k < 3; k++) { /* momentum; the first step; nesterov */
+        train_ctx d = {n, k == 1, k == 2, 1};
+        buf sg[] = {B("p", GRAD, n, -1, 1), B("g", IN, n, -1, 1), B("buf", GRAD, n, -0.1, 0.1)};
+        run_case("sgd", sh, sg, 3, c_sgd, &d, 0, 0);
+    }
+    train_ctx nm = {n, 0, 0, 0};
+    buf sg0[] = {B("p", GRAD, n, -1, 1), B("g", IN, n, -1, 1), B("buf", NUL, n, 0, 0)};
+    run_case("sgd (no momentum)", sh, sg0, 3, c_sgd, &nm, 0, 0);
+    buf sc[] = {B("x", GRAD, n, -3, 3)};
+    run_case("scale", sh, sc, 1, c_scale, &c, 0, 0);
+    buf em[] = {B("avg", GRAD, n, -1, 1), B("x", IN, n, -1, 1)};
+    run_case("ema", sh, em, 2, c_ema, &c, 0, 0);
+    /* sumsq (running sum in double, chunks added in order) and the finite check */
+    for (int di = 0; di < 2; di++) {
+        dk_dtype dt = di ? DK_F64 : DK_F32;
+        size_t es = di ? 8 : 4;
+        void *h = malloc(n * es);
+        for (size_t i = 0; i < n; i++) {
+            double v = 4 * dk_rng_uniform(&rng) - 2;
+            if (di) ((double *)h)[i] = v;
+            else ((float *)h)[i] = (float)v;
+        }
+        dk_error e;
+        void *d = gpu->alloc(n * es, &e);
+        DK_CHECK(d != NULL);
+        if (!d) {
+            free(h);
+            continue;
+        }
+        DK_CHECK_OK(gpu->from_host(d, h, n * es, &dk_test_err));
+        double a = di ? cpu->f64->dk_k_sumsq(h, n, 0.5) : cpu->f32->dk_k_sumsq(h, n, 0.5);
+        double b = di ? gpu->f64->dk_k_sumsq(d, n, 0.5) : gpu->f32->dk_k_sumsq(d, n, 0.5);
+        printf("%-24s %s %-12s sum of squares: cpu %.17g cuda %.17g rel %.3g\n", "sumsq", dk_dtype_name(dt), sh, a, b,
+               fabs(a - b) / a);
+        DK_CHECK_NEAR(b, a, 0, 1e-12); /* double accumulation, another order */
+        int fa = di ? gpu->f64->dk_k_all_finite(d, n) : gpu->f32->dk_k_all_finite(d, n);
+        DK_CHECK(fa == 1);
+        if (di) ((double *)h)[n / 2] = NAN;
+        else ((float *)h)[n / 2] = INFINITY;
+        DK_CHECK_OK(gpu->from_host(d, h, n * es, &dk_test_err));
+        int fb = di ? gpu->f64->dk_k_all_finite(d, n) : gpu->f32->dk_k_all_finite(d, n);
+        int fc = di ? cpu->f64->dk_k_all_finite(h, n) : cpu->f32->dk_k_all_finite(h, n);
+        DK_CHECK(fb == 0 && fc == 0);
+        DK_CHECK_OK(gpu->sync(&dk_test_err));
+        gpu->free(d);
+        free(h);
+    }
+}
+
 int main(void) {
     dk_error why;
     memset(&why, 0, sizeof why);
@@ -779,6 +856,9 @@ int main(void) {
         t_permute(5, s4, p4);
     }
     t_layout();
+    t_train(1);
+    t_train(1001);
+    t_train(3 * 16384 + 77); /* several sumsq chunks */
 
     size_t used = 0, cached = 0;
     dk_cuda_memory_stats(&used, &cached);

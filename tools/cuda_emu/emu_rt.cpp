@@ -2,7 +2,7 @@
  * cuda_backend.cu on the host, and a "CUDA" backend whose tables are the CPU
  * kernels with the emulated CUDA kernels of the core ops put in their place
  * (the list below is those of k_linear, k_elementwise, k_reduce, k_norm,
- * k_embed and k_layout). */
+ * k_embed, k_layout and k_train). */
 #include "cuda_common.cuh"
 #include <cstdio>
 int emu_err;
@@ -32,6 +32,7 @@ extern "C" const dk_backend *emu_backend_get(dk_device dev, dk_error *) {
     MINE(dk_k_rmsnorm_forward) MINE(dk_k_rmsnorm_backward) MINE(dk_k_embedding_forward) MINE(dk_k_embedding_backward)
     MINE(dk_k_timestep_forward) MINE(dk_k_timestep_backward) MINE(dk_k_fourier_forward) MINE(dk_k_fourier_backward)
     MINE(dk_k_permute) MINE(dk_k_copy_cols) MINE(dk_k_patch_copy) MINE(dk_k_token_merge_copy)
+    MINE(dk_k_adamw) MINE(dk_k_sgd) MINE(dk_k_sumsq) MINE(dk_k_scale) MINE(dk_k_all_finite) MINE(dk_k_ema)
     be = {"emu", DK_CUDA, e_alloc, e_free, e_zero, e_cp, e_cp, e_cp, e_sync, &t32, &t64};
     return &be;
 }

@@ -25,7 +25,8 @@ mkdir "$work/src"
 for f in "$root"/core/src/backend/cuda/cuda_common.cuh "$root"/core/src/backend/cuda/cuda_kutil.cuh \
          "$root"/core/src/backend/cuda/k_linear.cu "$root"/core/src/backend/cuda/k_elementwise.cu \
          "$root"/core/src/backend/cuda/k_reduce.cu "$root"/core/src/backend/cuda/k_norm.cu \
-         "$root"/core/src/backend/cuda/k_embed.cu "$root"/core/src/backend/cuda/k_layout.cu; do
+         "$root"/core/src/backend/cuda/k_embed.cu "$root"/core/src/backend/cuda/k_layout.cu \
+         "$root"/core/src/backend/cuda/k_train.cu; do
     sed -e 's/<<<[^>]*>>>//g' -e 's/#define NORM_THREADS 256/#define NORM_THREADS 1/' "$f" > "$work/src/$(basename "$f")"
 done
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"

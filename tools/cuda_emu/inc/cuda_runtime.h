@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstddef>
 #include <cstdio>
+using std::isfinite; /* device code calls these unqualified, as CUDA allows */
+using std::sqrt;
 #define __global__
 #define __device__
 #define __host__
@@ -22,3 +24,15 @@ typedef int cudaError_t;
 enum { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2 };
 typedef void *cudaStream_t;
 static inline cudaError_t cudaGetLastError() { return 0; }
+
+/* copies and fills: the memory is host memory, the stream does nothing */
+enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind, cudaStream_t) {
+    memcpy(d, s, n);
+    return 0;
+}
+static inline cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) {
+    memset(d, v, n);
+    return 0;
+}
+static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return 0; }

@@ -47,19 +47,21 @@ __global__ void sgd_kernel(T *p, const T *g, T *buf, size_t n, T twd, int use_wd
 /* part[c] = sum of squares of chunk c (DK_NORM_CHUNK elements), in double,
  * strided per thread then a fixed shared-memory tree. */
 template <typename T>
-__global__ void sumsq_kernel(double *part, const T *x, size_t n) {
+__global__ void sumsq_kernel(double *part, const T *x, size_t n, size_t nch) {
     __shared__ double sh[DK_CUDA_THREADS];
-    size_t c = blockIdx.x, lo = c * (size_t)DK_NORM_CHUNK;
-    size_t hi = lo + DK_NORM_CHUNK < n ? lo + DK_NORM_CHUNK : n;
-    double acc = 0;
-    for (size_t i = lo + threadIdx.x; i < hi; i += blockDim.x) acc += (double)x[i] * (double)x[i];
-    sh[threadIdx.x] = acc;
-    __syncthreads();
-    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+    for (size_t c = blockIdx.x; c < nch; c += gridDim.x) { /* a block per chunk (grid-stride over chunks) */
+        size_t lo = c * (size_t)DK_NORM_CHUNK, hi = lo + DK_NORM_CHUNK < n ? lo + DK_NORM_CHUNK : n;
+        double acc = 0;
+        for (size_t i = lo + threadIdx.x; i < hi; i += blockDim.x) acc += (double)x[i] * (double)x[i];
+        sh[threadIdx.x] = acc;
         __syncthreads();
+        for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+            if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) part[c] = sh[0];
+        __syncthreads(); /* sh is reused by the next chunk */
     }
-    if (threadIdx.x == 0) part[c] = sh[0];
 }
 
 template <typename T>
@@ -109,7 +111,7 @@ double sumsq(const T *x, size_t n, double acc) {
         if (part) dk_cuda_scratch_release(part);
         return NAN; /* the error is recorded; a NaN norm stops the step */
     }
-    sumsq_kernel<T><<<(unsigned)nch, DK_CUDA_THREADS, 0, dk_cuda_stream()>>>(part, x, n);
+    sumsq_kernel<T><<<(unsigned)(nch < 65535 ? nch : 65535), DK_CUDA_THREADS, 0, dk_cuda_stream()>>>(part, x, n, nch);
     DK_CUDA_LAUNCHED("sumsq");
     cudaError_t e = cudaMemcpyAsync(host, part, nch * sizeof(double), cudaMemcpyDeviceToHost, dk_cuda_stream());
     if (e == cudaSuccess) e = cudaStreamSynchronize(dk_cuda_stream());
