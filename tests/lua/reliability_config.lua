@@ -13,14 +13,14 @@ local dk = require "diffkit"
 local E = require "diffkit.experiment"
 
 -- 1. round trip
-local cfg = { name = "rt \"quoted\"\t\\ \1 end", steps = 20, lr = 1e-4, big = math.huge, small = -math.huge,
+local cfg = { name = "rt \"quoted\"\t\\ \1 end", batch = 20, lr = 1e-4, big = math.huge, small = -math.huge,
               flag = true, off = false, empty = {}, model = { "dit", depth = 2, widths = { 64, 128 } },
               neg = -3, f = 0.1, mi = math.mininteger, s = "line1\nline2" }
 local text = E.Experiment.config_text(cfg)
 local back = E.Experiment.parse_config_text(text)
 check.eq(E.Experiment.config_text(back), text, "config_text round-trips through parse_config_text")
 check.eq(back.name, cfg.name, "string with escapes")
-check.eq(math.type(back.steps), "integer", "integers stay integers")
+check.eq(math.type(back.batch), "integer", "integers stay integers")
 check.eq(back.big, math.huge, "inf")
 check.eq(back.small, -math.huge, "-inf")
 check.eq(back.model[1], "dit", "integer keys")
