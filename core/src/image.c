@@ -32,8 +32,51 @@
 #include "stb_image_write.h"
 #pragma GCC diagnostic pop
 
-dk_tensor *dk_image_read(const char *path, int channels, dk_error *err) {
+dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char *label, dk_error *err) {
     int w, h, n;
+    if (!label) label = "(memory)";
+    if (channels < 0 || channels > 4 || channels == 2) {
+        dk_error_set(err, DK_EINVAL, "image_read: %s: channels = %d; use 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)", label,
+                     channels);
+        return NULL;
+    }
+    if (!buf && len) {
+        dk_error_set(err, DK_EINVAL, "image_decode: %s: NULL buffer", label);
+        return NULL;
+    }
+    if (len > (size_t)0x7fffffff) {
+        dk_error_set(err, DK_EFORMAT, "%s: %zu bytes is too large for an image file", label, len);
+        return NULL;
+    }
+    const stbi_uc *p = buf ? buf : (const stbi_uc *)"";
+    /* The header's size, before stb allocates for it: a few bytes can claim
+     * 2^30 pixels (stb's own limit), gigabytes once converted. */
+    if (!stbi_info_from_memory(p, (int)len, &w, &h, &n)) {
+        dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", label,
+                     stbi_failure_reason());
+        return NULL;
+    }
+    if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > DK_IMAGE_MAX_PIXELS) {
+        dk_error_set(err, DK_EFORMAT, "%s: the image claims %d x %d pixels, more than the limit of %llu", label, w, h,
+                     (unsigned long long)DK_IMAGE_MAX_PIXELS);
+        return NULL;
+    }
+    unsigned char *px = stbi_load_from_memory(p, (int)len, &w, &h, &n, channels);
+    if (!px) {
+        dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", label,
+                     stbi_failure_reason());
+        return NULL;
+    }
+    int c = channels ? channels : n;
+    int64_t shape[3] = {h, w, c};
+    dk_tensor *t = dk_tensor_new(DK_U8, 3, shape, err);
+    if (t) memcpy(t->data, px, (size_t)w * (size_t)h * (size_t)c);
+    else dk_error_prefix(err, "%s", label);
+    stbi_image_free(px);
+    return t;
+}
+
+dk_tensor *dk_image_read(const char *path, int channels, dk_error *err) {
     if (!path) {
         dk_error_set(err, DK_EINVAL, "image_read: path is NULL");
         return NULL;
@@ -48,19 +91,38 @@ dk_tensor *dk_image_read(const char *path, int channels, dk_error *err) {
         dk_error_set(err, DK_EIO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    unsigned char *px = stbi_load_from_file(fp, &w, &h, &n, channels);
+    /* the whole file, then the same decoder as dk_image_decode */
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, fp);
+        if (n < cap) break;
+        if (cap >= ((size_t)1 << 31)) {
+            free(buf);
+            fclose(fp);
+            dk_error_set(err, DK_EFORMAT, "%s: more than 2 GiB: too large for an image file", path);
+            return NULL;
+        }
+        unsigned char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    int bad = !buf ? 1 : ferror(fp) ? 2 : 0;
+    int errno_read = errno;
     fclose(fp);
-    if (!px) {
-        dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", path,
-                     stbi_failure_reason());
+    if (bad) {
+        free(buf);
+        if (bad == 1) dk_error_set(err, DK_ENOMEM, "%s: out of memory reading the file", path);
+        else dk_error_set(err, DK_EIO, "%s: read failed: %s", path, strerror(errno_read));
         return NULL;
     }
-    int c = channels ? channels : n;
-    int64_t shape[3] = {h, w, c};
-    dk_tensor *t = dk_tensor_new(DK_U8, 3, shape, err);
-    if (t) memcpy(t->data, px, (size_t)w * (size_t)h * (size_t)c);
-    else dk_error_prefix(err, "%s", path);
-    stbi_image_free(px);
+    dk_tensor *t = dk_image_decode(buf, n, channels, path, err);
+    free(buf);
     return t;
 }
 

@@ -224,7 +224,26 @@ static void test_resize(void) {
     dk_tensor_free(v);
 }
 
+/* dk_image_decode: the bytes of a file, and the pixel limit checked from
+ * the header before stb allocates (a 33-byte PNG header can claim a
+ * 16384 x 16384 gray image, within stb's own limit of 2^30 bytes: 768 MiB as
+ * RGB). */
+static void test_decode_memory(void) {
+    static const unsigned char huge[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                           0, 0, 0x40, 0, 0, 0, 0x40, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0};
+    DK_CHECK(dk_image_decode(huge, sizeof huge, 3, "huge.png", &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "16384 x 16384") != NULL &&
+             strstr(dk_test_err.msg, "huge.png") != NULL);
+    DK_CHECK(dk_image_decode(huge, 0, 3, NULL, &dk_test_err) == NULL && dk_test_err.code == DK_EFORMAT);
+    DK_CHECK(dk_image_decode(flat_jpg, sizeof flat_jpg, 2, NULL, &dk_test_err) == NULL && dk_test_err.code == DK_EINVAL);
+    dk_tensor *t = dk_image_decode(flat_jpg, sizeof flat_jpg, 3, "flat.jpg", &dk_test_err);
+    DK_CHECK(t && t->shape[0] == 8 && t->shape[1] == 8 && t->shape[2] == 3);
+    if (t) DK_CHECK(abs((int)((uint8_t *)t->data)[0] - 200) <= 3);
+    dk_tensor_free(t);
+}
+
 int main(void) {
+    test_decode_memory();
     test_grid(3);
     test_grid(1);
     test_read();
