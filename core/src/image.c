@@ -32,6 +32,49 @@
 #include "stb_image_write.h"
 #pragma GCC diagnostic pop
 
+/* Debian 12's stb_image (v2.27) trusts the code counts of a JPEG Huffman
+ * table (DHT): counts summing to more than 256 overflow the table's arrays in
+ * stbi__build_huffman (fixed upstream in v2.28 with this same bound; found by
+ * tests/fuzz/fuzz_png.c). So before stb sees a JPEG, every DHT segment that
+ * stb could reach is checked here. The walk mirrors how stb finds markers:
+ * outside a segment it skips bytes up to an 0xff (as stb does between
+ * segments and in entropy-coded data), fill 0xff bytes, stuffed ff 00 and the
+ * markers without a length (SOI, EOI, RSTn, TEM); any other marker's segment
+ * is skipped by its length (stb consumes exactly that, or stops with an
+ * error). Bytes past the end read as 0, as stb's reader gives them.
+ * Returns 0 if some DHT table has more than 256 codes. */
+static int jpeg_dht_ok(const unsigned char *p, size_t n) {
+    size_t i = 0;
+#define AT(k) ((k) < n ? p[k] : 0)
+    while (i < n) {
+        if (p[i] != 0xff) {
+            i++;
+            continue;
+        }
+        while (i < n && p[i] == 0xff) i++; /* fill bytes; i at the marker code */
+        if (i >= n) break;
+        unsigned m = p[i++];
+        if (m == 0x00 || m == 0x01 || m == 0xd8 || m == 0xd9 || (m >= 0xd0 && m <= 0xd7)) continue;
+        size_t len = ((size_t)AT(i) << 8) | AT(i + 1); /* includes its own 2 bytes */
+        if (len < 2) break; /* stb stops with an error here */
+        if (m == 0xc4) {
+            long left = (long)len - 2;
+            size_t q = i + 2;
+            while (left > 0) {
+                unsigned tc = AT(q) >> 4, th = AT(q) & 15, codes = 0;
+                if (tc > 1 || th > 3) break; /* stb: "bad DHT header" */
+                for (size_t k = 0; k < 16; k++) codes += AT(q + 1 + k);
+                if (codes > 256) return 0;
+                left -= 17 + (long)codes;
+                q += 17 + codes;
+            }
+        }
+        i += len;
+    }
+#undef AT
+    return 1;
+}
+
 dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char *label, dk_error *err) {
     int w, h, n;
     if (!label) label = "(memory)";
@@ -49,6 +92,10 @@ dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char
         return NULL;
     }
     const stbi_uc *p = buf ? buf : (const stbi_uc *)"";
+    if (len && p[0] == 0xff && !jpeg_dht_ok(p, len)) {
+        dk_error_set(err, DK_EFORMAT, "%s: corrupt JPEG (a Huffman table with more than 256 codes)", label);
+        return NULL;
+    }
     /* The header's size, before stb allocates for it: a few bytes can claim
      * 2^30 pixels (stb's own limit), gigabytes once converted. */
     if (!stbi_info_from_memory(p, (int)len, &w, &h, &n)) {

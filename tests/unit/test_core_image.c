@@ -236,6 +236,17 @@ static void test_decode_memory(void) {
              strstr(dk_test_err.msg, "huge.png") != NULL);
     DK_CHECK(dk_image_decode(huge, 0, 3, NULL, &dk_test_err) == NULL && dk_test_err.code == DK_EFORMAT);
     DK_CHECK(dk_image_decode(flat_jpg, sizeof flat_jpg, 2, NULL, &dk_test_err) == NULL && dk_test_err.code == DK_EINVAL);
+    /* a Huffman table of 16 x 32 = 512 codes: stb v2.27 wrote past its
+     * 257-entry size list (tests/fuzz/corpus/png/regress-jpeg-dht-overflow.jpg) */
+    unsigned char bad[sizeof flat_jpg];
+    memcpy(bad, flat_jpg, sizeof bad);
+    size_t dht = 0;
+    for (size_t i = 0; i + 1 < sizeof bad && !dht; i++)
+        if (bad[i] == 0xff && bad[i + 1] == 0xc4) dht = i;
+    DK_CHECK(dht > 0);
+    for (size_t k = 0; k < 16; k++) bad[dht + 5 + k] = 32;
+    DK_CHECK(dk_image_decode(bad, sizeof bad, 3, "bad.jpg", &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "Huffman table") != NULL);
     dk_tensor *t = dk_image_decode(flat_jpg, sizeof flat_jpg, 3, "flat.jpg", &dk_test_err);
     DK_CHECK(t && t->shape[0] == 8 && t->shape[1] == 8 && t->shape[2] == 3);
     if (t) DK_CHECK(abs((int)((uint8_t *)t->data)[0] - 200) <= 3);
