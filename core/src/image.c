@@ -75,6 +75,39 @@ static int jpeg_dht_ok(const unsigned char *p, size_t n) {
     return 1;
 }
 
+/* stb_image 2.27 appends each IDAT chunk to a buffer that is NULL until the
+ * first one: an empty first IDAT computes NULL + 0, undefined behaviour that
+ * UBSan reports (found by tests/fuzz/fuzz_png.c). Empty IDAT chunks carry no
+ * data, so the PNG is handed to stb without those before the first non-empty
+ * one. Returns a malloc'd copy (*out_len set) when there was one to drop,
+ * else NULL (also when out of memory: stb then gets the original). */
+static unsigned char *png_drop_empty_idat(const unsigned char *p, size_t n, size_t *out_len) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n < 8 || memcmp(p, sig, 8) != 0) return NULL;
+    unsigned char *o = NULL;
+    size_t off = 8, w = 8;
+    while (off + 12 <= n) {
+        size_t clen = ((size_t)p[off] << 24) | ((size_t)p[off + 1] << 16) | ((size_t)p[off + 2] << 8) | p[off + 3];
+        int idat = memcmp(p + off + 4, "IDAT", 4) == 0;
+        if ((idat && clen) || memcmp(p + off + 4, "IEND", 4) == 0 || clen > n - off - 12) break;
+        if (idat) { /* empty, before any data: dropped */
+            if (!o) {
+                if (!(o = malloc(n))) return NULL;
+                memcpy(o, p, off);
+                w = off;
+            }
+        } else if (o) {
+            memcpy(o + w, p + off, 12 + clen);
+            w += 12 + clen;
+        }
+        off += 12 + clen;
+    }
+    if (!o) return NULL;
+    memcpy(o + w, p + off, n - off); /* from the first data onwards, as it is */
+    *out_len = w + (n - off);
+    return o;
+}
+
 dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char *label, dk_error *err) {
     int w, h, n;
     if (!label) label = "(memory)";
@@ -108,7 +141,11 @@ dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char
                      (unsigned long long)DK_IMAGE_MAX_PIXELS);
         return NULL;
     }
-    unsigned char *px = stbi_load_from_memory(p, (int)len, &w, &h, &n, channels);
+    size_t clen = 0;
+    unsigned char *copy = png_drop_empty_idat(p, len, &clen);
+    unsigned char *px = copy ? stbi_load_from_memory(copy, (int)clen, &w, &h, &n, channels)
+                             : stbi_load_from_memory(p, (int)len, &w, &h, &n, channels);
+    free(copy);
     if (!px) {
         dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", label,
                      stbi_failure_reason());

@@ -253,8 +253,45 @@ static void test_decode_memory(void) {
     dk_tensor_free(t);
 }
 
+/* An empty IDAT chunk before the first data (legal PNG; stb 2.27 computed
+ * NULL + 0 on it, tests/fuzz/corpus/png/regress-png-empty-idat.png) decodes
+ * to the same pixels as the file without it, also twice and after an
+ * ancillary chunk. */
+static void test_png_empty_idat(void) {
+    const char *dir = dk_test_tmpdir("image_empty_idat");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/a.png", dir);
+    uint8_t px[3 * 2 * 3];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i * 13);
+    DK_CHECK_OK(dk_image_write_png(path, px, 3, 2, 3, &dk_test_err));
+    FILE *f = fopen(path, "rb");
+    unsigned char png[4096], mod[4096 + 64];
+    size_t n = f ? fread(png, 1, sizeof png, f) : 0;
+    if (f) fclose(f);
+    DK_CHECK(n > 33);
+    size_t at = 0;
+    for (size_t i = 8; i + 8 <= n && !at; i++)
+        if (memcmp(png + i + 4, "IDAT", 4) == 0) at = i;
+    DK_CHECK(at > 0);
+    if (!at) return;
+    static const unsigned char empty[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+    static const unsigned char text[16] = {0, 0, 0, 4, 't', 'E', 'X', 't', 'a', 0, 'b', 'c', 0, 0, 0, 0};
+    memcpy(mod, png, at);
+    memcpy(mod + at, empty, 12);
+    memcpy(mod + at + 12, text, 16);
+    memcpy(mod + at + 28, empty, 12);
+    memcpy(mod + at + 40, png + at, n - at);
+    dk_tensor *t = dk_image_decode(mod, n + 40, 3, "empty-idat.png", &dk_test_err);
+    DK_CHECK(t && t->shape[0] == 2 && t->shape[1] == 3 && memcmp(t->data, px, sizeof px) == 0);
+    dk_tensor_free(t);
+    /* only empty IDATs: no image data */
+    memcpy(mod + at + 40, png + n - 12, 12); /* IEND */
+    DK_CHECK(dk_image_decode(mod, at + 52, 3, "no-data.png", &dk_test_err) == NULL && dk_test_err.code == DK_EFORMAT);
+}
+
 int main(void) {
     test_decode_memory();
+    test_png_empty_idat();
     test_grid(3);
     test_grid(1);
     test_read();
