@@ -75,37 +75,54 @@ static int jpeg_dht_ok(const unsigned char *p, size_t n) {
     return 1;
 }
 
-/* stb_image 2.27 appends each IDAT chunk to a buffer that is NULL until the
- * first one: an empty first IDAT computes NULL + 0, undefined behaviour that
- * UBSan reports (found by tests/fuzz/fuzz_png.c). Empty IDAT chunks carry no
- * data, so the PNG is handed to stb without those before the first non-empty
- * one. Returns a malloc'd copy (*out_len set) when there was one to drop,
- * else NULL (also when out of memory: stb then gets the original). */
-static unsigned char *png_drop_empty_idat(const unsigned char *p, size_t n, size_t *out_len) {
+/* Two things stb_image 2.27 does with the IDAT chunks of a PNG, found by
+ * tests/fuzz/fuzz_png.c and handled here before stb sees the file:
+ *  - it grows its IDAT buffer to the length a chunk claims before reading it,
+ *    so a 100-byte file claiming a 2 GiB chunk allocates 2 GiB (and then
+ *    fails): an IDAT running past the end of the file is refused here;
+ *  - the buffer is NULL until the first chunk, and an empty first IDAT
+ *    computes NULL + 0 (undefined behaviour, reported by UBSan): empty IDAT
+ *    chunks carry no data, so those before the first non-empty one are left
+ *    out of a copy handed to stb instead.
+ * Returns -1 for a truncated IDAT, else 0 with *copy a malloc'd copy
+ * (*copy_len bytes) when chunks were left out, NULL otherwise (also when out
+ * of memory: stb then gets the original). Non-PNG data: 0, *copy NULL. */
+static int png_check_idat(const unsigned char *p, size_t n, unsigned char **copy, size_t *copy_len) {
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (n < 8 || memcmp(p, sig, 8) != 0) return NULL;
+    *copy = NULL;
+    if (n < 8 || memcmp(p, sig, 8) != 0) return 0;
     unsigned char *o = NULL;
-    size_t off = 8, w = 8;
-    while (off + 12 <= n) {
+    size_t off = 8, w = 0, data_at = 0; /* data_at: the first non-empty IDAT (0: none yet) */
+    while (off + 8 <= n) {
         size_t clen = ((size_t)p[off] << 24) | ((size_t)p[off + 1] << 16) | ((size_t)p[off + 2] << 8) | p[off + 3];
         int idat = memcmp(p + off + 4, "IDAT", 4) == 0;
-        if ((idat && clen) || memcmp(p + off + 4, "IEND", 4) == 0 || clen > n - off - 12) break;
-        if (idat) { /* empty, before any data: dropped */
+        if (memcmp(p + off + 4, "IEND", 4) == 0) break;
+        if (clen > n - off - 8) { /* the chunk's data runs past the end */
+            if (!idat) break;     /* stb fails on it without allocating for it */
+            free(o);
+            return -1;
+        }
+        size_t next = clen + 12 <= n - off ? off + 12 + clen : n; /* a cut CRC: stb does not read it */
+        if (!data_at && idat && !clen) { /* left out of the copy */
             if (!o) {
-                if (!(o = malloc(n))) return NULL;
+                if (!(o = malloc(n))) return 0;
                 memcpy(o, p, off);
                 w = off;
             }
-        } else if (o) {
-            memcpy(o + w, p + off, 12 + clen);
-            w += 12 + clen;
+        } else if (!data_at && idat) {
+            data_at = off; /* from here on the copy is the original */
+        } else if (!data_at && o) {
+            memcpy(o + w, p + off, next - off);
+            w += next - off;
         }
-        off += 12 + clen;
+        off = next;
     }
-    if (!o) return NULL;
-    memcpy(o + w, p + off, n - off); /* from the first data onwards, as it is */
-    *out_len = w + (n - off);
-    return o;
+    if (!o) return 0;
+    size_t from = data_at ? data_at : off; /* off: where the walk stopped */
+    memcpy(o + w, p + from, n - from);
+    *copy = o;
+    *copy_len = w + (n - from);
+    return 0;
 }
 
 dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char *label, dk_error *err) {
@@ -142,7 +159,11 @@ dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char
         return NULL;
     }
     size_t clen = 0;
-    unsigned char *copy = png_drop_empty_idat(p, len, &clen);
+    unsigned char *copy;
+    if (png_check_idat(p, len, &copy, &clen) != 0) {
+        dk_error_set(err, DK_EFORMAT, "%s: corrupt PNG (an IDAT chunk runs past the end of the file)", label);
+        return NULL;
+    }
     unsigned char *px = copy ? stbi_load_from_memory(copy, (int)clen, &w, &h, &n, channels)
                              : stbi_load_from_memory(p, (int)len, &w, &h, &n, channels);
     free(copy);

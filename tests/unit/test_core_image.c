@@ -256,8 +256,8 @@ static void test_decode_memory(void) {
 /* An empty IDAT chunk before the first data (legal PNG; stb 2.27 computed
  * NULL + 0 on it, tests/fuzz/corpus/png/regress-png-empty-idat.png) decodes
  * to the same pixels as the file without it, also twice and after an
- * ancillary chunk. */
-static void test_png_empty_idat(void) {
+ * ancillary chunk; an IDAT longer than the file is refused. */
+static void test_png_idat(void) {
     const char *dir = dk_test_tmpdir("image_empty_idat");
     char path[4200];
     snprintf(path, sizeof path, "%s/a.png", dir);
@@ -284,14 +284,25 @@ static void test_png_empty_idat(void) {
     dk_tensor *t = dk_image_decode(mod, n + 40, 3, "empty-idat.png", &dk_test_err);
     DK_CHECK(t && t->shape[0] == 2 && t->shape[1] == 3 && memcmp(t->data, px, sizeof px) == 0);
     dk_tensor_free(t);
+    /* an IDAT claiming 2 GiB in a 60-byte file: refused before stb grows its
+     * buffer to that (tests/fuzz/corpus/png/regress-png-idat-2gib.png) */
+    memcpy(mod, png, at);
+    static const unsigned char big[8] = {0x7f, 0xff, 0xff, 0xf0, 'I', 'D', 'A', 'T'};
+    memcpy(mod + at, big, 8);
+    memset(mod + at + 8, 0x78, 16);
+    DK_CHECK(dk_image_decode(mod, at + 24, 3, "big-idat.png", &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "runs past the end") != NULL);
     /* only empty IDATs: no image data */
+    memcpy(mod + at, empty, 12);
+    memcpy(mod + at + 12, text, 16);
+    memcpy(mod + at + 28, empty, 12);
     memcpy(mod + at + 40, png + n - 12, 12); /* IEND */
     DK_CHECK(dk_image_decode(mod, at + 52, 3, "no-data.png", &dk_test_err) == NULL && dk_test_err.code == DK_EFORMAT);
 }
 
 int main(void) {
     test_decode_memory();
-    test_png_empty_idat();
+    test_png_idat();
     test_grid(3);
     test_grid(1);
     test_read();
