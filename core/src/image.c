@@ -125,6 +125,24 @@ static int png_check_idat(const unsigned char *p, size_t n, unsigned char **copy
     return 0;
 }
 
+dk_status dk_image_info(const void *buf, size_t len, int *width, int *height, int *channels, const char *label,
+                        dk_error *err) {
+    int w, h, n;
+    if (!label) label = "(memory)";
+    if (!buf && len) return dk_error_set(err, DK_EINVAL, "image_info: %s: NULL buffer", label);
+    if (len > (size_t)0x7fffffff) return dk_error_set(err, DK_EFORMAT, "%s: %zu bytes is too large for an image file", label, len);
+    const stbi_uc *p = buf ? buf : (const stbi_uc *)"";
+    if (len && p[0] == 0xff && !jpeg_dht_ok(p, len))
+        return dk_error_set(err, DK_EFORMAT, "%s: corrupt JPEG (a Huffman table with more than 256 codes)", label);
+    if (!stbi_info_from_memory(p, (int)len, &w, &h, &n))
+        return dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", label,
+                            stbi_failure_reason());
+    if (width) *width = w;
+    if (height) *height = h;
+    if (channels) *channels = n;
+    return DK_OK;
+}
+
 dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char *label, dk_error *err) {
     int w, h, n;
     if (!label) label = "(memory)";
@@ -133,31 +151,15 @@ dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char
                      channels);
         return NULL;
     }
-    if (!buf && len) {
-        dk_error_set(err, DK_EINVAL, "image_decode: %s: NULL buffer", label);
-        return NULL;
-    }
-    if (len > (size_t)0x7fffffff) {
-        dk_error_set(err, DK_EFORMAT, "%s: %zu bytes is too large for an image file", label, len);
-        return NULL;
-    }
-    const stbi_uc *p = buf ? buf : (const stbi_uc *)"";
-    if (len && p[0] == 0xff && !jpeg_dht_ok(p, len)) {
-        dk_error_set(err, DK_EFORMAT, "%s: corrupt JPEG (a Huffman table with more than 256 codes)", label);
-        return NULL;
-    }
     /* The header's size, before stb allocates for it: a few bytes can claim
      * 2^30 pixels (stb's own limit), gigabytes once converted. */
-    if (!stbi_info_from_memory(p, (int)len, &w, &h, &n)) {
-        dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", label,
-                     stbi_failure_reason());
-        return NULL;
-    }
+    if (dk_image_info(buf, len, &w, &h, &n, label, err) != DK_OK) return NULL;
     if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > DK_IMAGE_MAX_PIXELS) {
         dk_error_set(err, DK_EFORMAT, "%s: the image claims %d x %d pixels, more than the limit of %llu", label, w, h,
                      (unsigned long long)DK_IMAGE_MAX_PIXELS);
         return NULL;
     }
+    const stbi_uc *p = buf ? buf : (const stbi_uc *)"";
     size_t clen = 0;
     unsigned char *copy;
     if (png_check_idat(p, len, &copy, &clen) != 0) {

@@ -247,6 +247,11 @@ static void test_decode_memory(void) {
     for (size_t k = 0; k < 16; k++) bad[dht + 5 + k] = 32;
     DK_CHECK(dk_image_decode(bad, sizeof bad, 3, "bad.jpg", &dk_test_err) == NULL);
     DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "Huffman table") != NULL);
+    int iw = 0, ih = 0, ic = 0;
+    DK_CHECK_OK(dk_image_info(flat_jpg, sizeof flat_jpg, &iw, &ih, &ic, NULL, &dk_test_err));
+    DK_CHECK(iw == 8 && ih == 8 && ic == 3);
+    DK_CHECK_OK(dk_image_info(huge, sizeof huge, &iw, &ih, &ic, NULL, &dk_test_err));
+    DK_CHECK(iw == 16384 && ih == 16384 && ic == 1);
     dk_tensor *t = dk_image_decode(flat_jpg, sizeof flat_jpg, 3, "flat.jpg", &dk_test_err);
     DK_CHECK(t && t->shape[0] == 8 && t->shape[1] == 8 && t->shape[2] == 3);
     if (t) DK_CHECK(abs((int)((uint8_t *)t->data)[0] - 200) <= 3);
