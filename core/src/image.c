@@ -22,6 +22,14 @@
 #pragma GCC diagnostic ignored "-Wtype-limits"
 #pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #define STB_IMAGE_STATIC
+/* Zeroed allocations: stb_image 2.27 decodes a JPEG scan with whatever
+ * Huffman table its selector names, defined by the file or not, and its
+ * decoder state is malloc'd, so an undefined table was uninitialised memory
+ * (an out-of-bounds read from a garbage symbol index, found by
+ * tests/fuzz/fuzz_png.c). A zeroed table decodes every code as symbol 0. */
+#define STBI_MALLOC(sz) calloc(1, (sz))
+#define STBI_REALLOC(p, newsz) realloc((p), (newsz))
+#define STBI_FREE(p) free(p)
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
