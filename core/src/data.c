@@ -118,10 +118,16 @@ static dk_status parse_idx(const char *path, const unsigned char *buf, size_t le
     uint64_t total = 1;
     for (int d = 0; d < ndim; d++) {
         dims[d] = be32(buf + 4 + 4 * d);
-        total *= dims[d];
-        if (total > ((uint64_t)1 << 40))
+        /* checked before multiplying: total <= 2^40 times a dimension < 2^32
+         * can wrap around 2^64 (to 0: a 16-byte file would then pass) */
+        if (dims[d] && total > ((uint64_t)1 << 40) / dims[d])
             return dk_error_set(err, DK_EFORMAT, "'%s': dimensions too large", path);
+        total *= dims[d];
     }
+    for (int d = 1; d < ndim; d++)
+        if (dims[d] > DK_IDX_MAX_SIDE)
+            return dk_error_set(err, DK_EFORMAT, "'%s': an image side of %u pixels is more than %d", path, dims[d],
+                                DK_IDX_MAX_SIDE);
     if (len - hdr < total)
         return dk_error_set(err, DK_EFORMAT,
                             "'%s' is truncated: the header promises %llu bytes of data, the file has "
@@ -173,19 +179,24 @@ static void idx_destroy(dk_dataset *ds) {
     free(ds);
 }
 
-dk_dataset *dk_dataset_idx(const char *images_path, const char *labels_path, int pad, dk_error *err) {
-    unsigned char *ib = NULL, *lb = NULL;
-    size_t il = 0, ll = 0;
+dk_dataset *dk_dataset_idx_mem(const char *images_name, const void *images, size_t images_len, const char *labels_name,
+                               const void *labels, size_t labels_len, int pad, dk_error *err) {
+    const unsigned char *ib = images, *lb = labels;
+    size_t il = images_len, ll = labels_len;
     const unsigned char *pix = NULL, *lab = NULL;
     uint32_t idims[3] = {0, 0, 0}, ldims[3] = {0, 0, 0};
     dk_dataset *ds = NULL;
     idx_ctx *c = NULL;
+    const char *images_path = images_name ? images_name : "(images)";
+    const char *labels_path = labels_name ? labels_name : "(labels)";
     if (pad < 0 || pad > 64) {
         dk_error_set(err, DK_EINVAL, "IDX dataset: pad = %d is outside [0, 64]", pad);
         return NULL;
     }
-    if (read_gz_file(images_path, &ib, &il, err) != DK_OK) goto fail;
-    if (read_gz_file(labels_path, &lb, &ll, err) != DK_OK) goto fail;
+    if ((!ib && il) || (!lb && ll)) {
+        dk_error_set(err, DK_EINVAL, "IDX dataset: NULL buffer");
+        return NULL;
+    }
     if (parse_idx(images_path, ib, il, 3, idims, &pix, err) != DK_OK) goto fail;
     if (parse_idx(labels_path, lb, ll, 1, ldims, &lab, err) != DK_OK) goto fail;
     if (idims[0] != ldims[0]) {
@@ -231,12 +242,8 @@ dk_dataset *dk_dataset_idx(const char *images_path, const char *labels_path, int
     ds->ctx = c;
     ds->get = idx_get;
     ds->destroy = idx_destroy;
-    free(ib);
-    free(lb);
     return ds;
 fail:
-    free(ib);
-    free(lb);
     if (c) {
         free(c->pixels);
         free(c->labels);
@@ -244,6 +251,21 @@ fail:
     }
     free(ds);
     return NULL;
+}
+
+dk_dataset *dk_dataset_idx(const char *images_path, const char *labels_path, int pad, dk_error *err) {
+    unsigned char *ib = NULL, *lb = NULL;
+    size_t il = 0, ll = 0;
+    dk_dataset *ds = NULL;
+    if (pad < 0 || pad > 64) {
+        dk_error_set(err, DK_EINVAL, "IDX dataset: pad = %d is outside [0, 64]", pad);
+        return NULL;
+    }
+    if (read_gz_file(images_path, &ib, &il, err) == DK_OK && read_gz_file(labels_path, &lb, &ll, err) == DK_OK)
+        ds = dk_dataset_idx_mem(images_path, ib, il, labels_path, lb, ll, pad, err);
+    free(ib);
+    free(lb);
+    return ds;
 }
 
 const char *dk_fashion_mnist_dir(const dk_fashion_mnist_options *o) {

@@ -24,6 +24,14 @@
 #pragma GCC diagnostic ignored "-Wtype-limits"
 #pragma GCC diagnostic ignored "-Wmisleading-indentation"
 #define STB_IMAGE_STATIC
+/* Zeroed allocations: stb_image 2.27 decodes a JPEG scan with whatever
+ * Huffman table its selector names, defined by the file or not, and its
+ * decoder state is malloc'd, so an undefined table was uninitialised memory
+ * (an out-of-bounds read from a garbage symbol index, found by
+ * tests/fuzz/fuzz_png.c). A zeroed table decodes every code as symbol 0. */
+#define STBI_MALLOC(sz) calloc(1, (sz))
+#define STBI_REALLOC(p, newsz) realloc((p), (newsz))
+#define STBI_FREE(p) free(p)
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
@@ -34,8 +42,158 @@
 #include "stb_image_write.h"
 #pragma GCC diagnostic pop
 
-dk_tensor *dk_image_read(const char *path, int channels, dk_error *err) {
+/* Debian 12's stb_image (v2.27) trusts the code counts of a JPEG Huffman
+ * table (DHT): counts summing to more than 256 overflow the table's arrays in
+ * stbi__build_huffman (fixed upstream in v2.28 with this same bound; found by
+ * tests/fuzz/fuzz_png.c). So before stb sees a JPEG, every DHT segment that
+ * stb could reach is checked here. The walk mirrors how stb finds markers:
+ * outside a segment it skips bytes up to an 0xff (as stb does between
+ * segments and in entropy-coded data), fill 0xff bytes, stuffed ff 00 and the
+ * markers without a length (SOI, EOI, RSTn, TEM); any other marker's segment
+ * is skipped by its length (stb consumes exactly that, or stops with an
+ * error). Bytes past the end read as 0, as stb's reader gives them.
+ * Returns 0 if some DHT table has more than 256 codes. */
+static int jpeg_dht_ok(const unsigned char *p, size_t n) {
+    size_t i = 0;
+#define AT(k) ((k) < n ? p[k] : 0)
+    while (i < n) {
+        if (p[i] != 0xff) {
+            i++;
+            continue;
+        }
+        while (i < n && p[i] == 0xff) i++; /* fill bytes; i at the marker code */
+        if (i >= n) break;
+        unsigned m = p[i++];
+        if (m == 0x00 || m == 0x01 || m == 0xd8 || m == 0xd9 || (m >= 0xd0 && m <= 0xd7)) continue;
+        size_t len = ((size_t)AT(i) << 8) | AT(i + 1); /* includes its own 2 bytes */
+        if (len < 2) break; /* stb stops with an error here */
+        if (m == 0xc4) {
+            long left = (long)len - 2;
+            size_t q = i + 2;
+            while (left > 0) {
+                unsigned tc = AT(q) >> 4, th = AT(q) & 15, codes = 0;
+                if (tc > 1 || th > 3) break; /* stb: "bad DHT header" */
+                for (size_t k = 0; k < 16; k++) codes += AT(q + 1 + k);
+                if (codes > 256) return 0;
+                left -= 17 + (long)codes;
+                q += 17 + codes;
+            }
+        }
+        i += len;
+    }
+#undef AT
+    return 1;
+}
+
+/* Two things stb_image 2.27 does with the IDAT chunks of a PNG, found by
+ * tests/fuzz/fuzz_png.c and handled here before stb sees the file:
+ *  - it grows its IDAT buffer to the length a chunk claims before reading it,
+ *    so a 100-byte file claiming a 2 GiB chunk allocates 2 GiB (and then
+ *    fails): an IDAT running past the end of the file is refused here;
+ *  - the buffer is NULL until the first chunk, and an empty first IDAT
+ *    computes NULL + 0 (undefined behaviour, reported by UBSan): empty IDAT
+ *    chunks carry no data, so those before the first non-empty one are left
+ *    out of a copy handed to stb instead.
+ * Returns -1 for a truncated IDAT, else 0 with *copy a malloc'd copy
+ * (*copy_len bytes) when chunks were left out, NULL otherwise (also when out
+ * of memory: stb then gets the original). Non-PNG data: 0, *copy NULL. */
+static int png_check_idat(const unsigned char *p, size_t n, unsigned char **copy, size_t *copy_len) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    *copy = NULL;
+    if (n < 8 || memcmp(p, sig, 8) != 0) return 0;
+    unsigned char *o = NULL;
+    size_t off = 8, w = 0, data_at = 0; /* data_at: the first non-empty IDAT (0: none yet) */
+    while (off + 8 <= n) {
+        size_t clen = ((size_t)p[off] << 24) | ((size_t)p[off + 1] << 16) | ((size_t)p[off + 2] << 8) | p[off + 3];
+        int idat = memcmp(p + off + 4, "IDAT", 4) == 0;
+        if (memcmp(p + off + 4, "IEND", 4) == 0) break;
+        if (clen > n - off - 8) { /* the chunk's data runs past the end */
+            if (!idat) break;     /* stb fails on it without allocating for it */
+            free(o);
+            return -1;
+        }
+        size_t next = clen + 12 <= n - off ? off + 12 + clen : n; /* a cut CRC: stb does not read it */
+        if (!data_at && idat && !clen) { /* left out of the copy */
+            if (!o) {
+                if (!(o = malloc(n))) return 0;
+                memcpy(o, p, off);
+                w = off;
+            }
+        } else if (!data_at && idat) {
+            data_at = off; /* from here on the copy is the original */
+        } else if (!data_at && o) {
+            memcpy(o + w, p + off, next - off);
+            w += next - off;
+        }
+        off = next;
+    }
+    if (!o) return 0;
+    size_t from = data_at ? data_at : off; /* off: where the walk stopped */
+    memcpy(o + w, p + from, n - from);
+    *copy = o;
+    *copy_len = w + (n - from);
+    return 0;
+}
+
+dk_status dk_image_info(const void *buf, size_t len, int *width, int *height, int *channels, const char *label,
+                        dk_error *err) {
     int w, h, n;
+    if (!label) label = "(memory)";
+    if (!buf && len) return dk_error_set(err, DK_EINVAL, "image_info: %s: NULL buffer", label);
+    if (len > (size_t)0x7fffffff) return dk_error_set(err, DK_EFORMAT, "%s: %zu bytes is too large for an image file", label, len);
+    const stbi_uc *p = buf ? buf : (const stbi_uc *)"";
+    if (len && p[0] == 0xff && !jpeg_dht_ok(p, len))
+        return dk_error_set(err, DK_EFORMAT, "%s: corrupt JPEG (a Huffman table with more than 256 codes)", label);
+    if (!stbi_info_from_memory(p, (int)len, &w, &h, &n))
+        return dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", label,
+                            stbi_failure_reason());
+    if (width) *width = w;
+    if (height) *height = h;
+    if (channels) *channels = n;
+    return DK_OK;
+}
+
+dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char *label, dk_error *err) {
+    int w, h, n;
+    if (!label) label = "(memory)";
+    if (channels < 0 || channels > 4 || channels == 2) {
+        dk_error_set(err, DK_EINVAL, "image_read: %s: channels = %d; use 0 (as stored), 1 (gray), 3 (RGB) or 4 (RGBA)", label,
+                     channels);
+        return NULL;
+    }
+    /* The header's size, before stb allocates for it: a few bytes can claim
+     * 2^30 pixels (stb's own limit), gigabytes once converted. */
+    if (dk_image_info(buf, len, &w, &h, &n, label, err) != DK_OK) return NULL;
+    if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > DK_IMAGE_MAX_PIXELS) {
+        dk_error_set(err, DK_EFORMAT, "%s: the image claims %d x %d pixels, more than the limit of %llu", label, w, h,
+                     (unsigned long long)DK_IMAGE_MAX_PIXELS);
+        return NULL;
+    }
+    const stbi_uc *p = buf ? buf : (const stbi_uc *)"";
+    size_t clen = 0;
+    unsigned char *copy;
+    if (png_check_idat(p, len, &copy, &clen) != 0) {
+        dk_error_set(err, DK_EFORMAT, "%s: corrupt PNG (an IDAT chunk runs past the end of the file)", label);
+        return NULL;
+    }
+    unsigned char *px = copy ? stbi_load_from_memory(copy, (int)clen, &w, &h, &n, channels)
+                             : stbi_load_from_memory(p, (int)len, &w, &h, &n, channels);
+    free(copy);
+    if (!px) {
+        dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", label,
+                     stbi_failure_reason());
+        return NULL;
+    }
+    int c = channels ? channels : n;
+    int64_t shape[3] = {h, w, c};
+    dk_tensor *t = dk_tensor_new(DK_U8, 3, shape, err);
+    if (t) memcpy(t->data, px, (size_t)w * (size_t)h * (size_t)c);
+    else dk_error_prefix(err, "%s", label);
+    stbi_image_free(px);
+    return t;
+}
+
+dk_tensor *dk_image_read(const char *path, int channels, dk_error *err) {
     if (!path) {
         dk_error_set(err, DK_EINVAL, "image_read: path is NULL");
         return NULL;
@@ -50,19 +208,38 @@ dk_tensor *dk_image_read(const char *path, int channels, dk_error *err) {
         dk_error_set(err, DK_EIO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    unsigned char *px = stbi_load_from_file(fp, &w, &h, &n, channels);
+    /* the whole file, then the same decoder as dk_image_decode */
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, fp);
+        if (n < cap) break;
+        if (cap >= ((size_t)1 << 31)) {
+            free(buf);
+            fclose(fp);
+            dk_error_set(err, DK_EFORMAT, "%s: more than 2 GiB: too large for an image file", path);
+            return NULL;
+        }
+        unsigned char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    int bad = !buf ? 1 : ferror(fp) ? 2 : 0;
+    int errno_read = errno;
     fclose(fp);
-    if (!px) {
-        dk_error_set(err, DK_EFORMAT, "%s: cannot decode the image (%s); PNG and JPEG are supported", path,
-                     stbi_failure_reason());
+    if (bad) {
+        free(buf);
+        if (bad == 1) dk_error_set(err, DK_ENOMEM, "%s: out of memory reading the file", path);
+        else dk_error_set(err, DK_EIO, "%s: read failed: %s", path, strerror(errno_read));
         return NULL;
     }
-    int c = channels ? channels : n;
-    int64_t shape[3] = {h, w, c};
-    dk_tensor *t = dk_tensor_new(DK_U8, 3, shape, err);
-    if (t) memcpy(t->data, px, (size_t)w * (size_t)h * (size_t)c);
-    else dk_error_prefix(err, "%s", path);
-    stbi_image_free(px);
+    dk_tensor *t = dk_image_decode(buf, n, channels, path, err);
+    free(buf);
     return t;
 }
 

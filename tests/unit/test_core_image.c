@@ -224,7 +224,111 @@ static void test_resize(void) {
     dk_tensor_free(v);
 }
 
+/* dk_image_decode: the bytes of a file, and the pixel limit checked from
+ * the header before stb allocates (a 33-byte PNG header can claim a
+ * 16384 x 16384 gray image, within stb's own limit of 2^30 bytes: 768 MiB as
+ * RGB). */
+static void test_decode_memory(void) {
+    static const unsigned char huge[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                           0, 0, 0x40, 0, 0, 0, 0x40, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0};
+    DK_CHECK(dk_image_decode(huge, sizeof huge, 3, "huge.png", &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "16384 x 16384") != NULL &&
+             strstr(dk_test_err.msg, "huge.png") != NULL);
+    DK_CHECK(dk_image_decode(huge, 0, 3, NULL, &dk_test_err) == NULL && dk_test_err.code == DK_EFORMAT);
+    DK_CHECK(dk_image_decode(flat_jpg, sizeof flat_jpg, 2, NULL, &dk_test_err) == NULL && dk_test_err.code == DK_EINVAL);
+    /* a Huffman table of 16 x 32 = 512 codes: stb v2.27 wrote past its
+     * 257-entry size list (tests/fuzz/corpus/png/regress-jpeg-dht-overflow.jpg) */
+    unsigned char bad[sizeof flat_jpg];
+    memcpy(bad, flat_jpg, sizeof bad);
+    size_t dht = 0;
+    for (size_t i = 0; i + 1 < sizeof bad && !dht; i++)
+        if (bad[i] == 0xff && bad[i + 1] == 0xc4) dht = i;
+    DK_CHECK(dht > 0);
+    for (size_t k = 0; k < 16; k++) bad[dht + 5 + k] = 32;
+    DK_CHECK(dk_image_decode(bad, sizeof bad, 3, "bad.jpg", &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "Huffman table") != NULL);
+    /* a scan naming Huffman tables 3, which the file never defines: stb 2.27
+     * decoded with uninitialised tables (an out-of-bounds read, found by the
+     * fuzzer: tests/fuzz/corpus/png/regress-jpeg-undefined-huffman.jpg); now
+     * zeroed ones, which give every code symbol 0: a flat image, the same
+     * every time */
+    memcpy(bad, flat_jpg, sizeof bad);
+    size_t sos = 0;
+    for (size_t i = 0; i + 1 < sizeof bad && !sos; i++)
+        if (bad[i] == 0xff && bad[i + 1] == 0xda) sos = i;
+    DK_CHECK(sos > 0 && bad[sos + 4] == 3);
+    for (int k = 0; k < 3; k++) bad[sos + 6 + 2 * k] = 0x33;
+    for (int rep = 0; rep < 2; rep++) {
+        dk_tensor *u = dk_image_decode(bad, sizeof bad, 3, "undefined-tables.jpg", &dk_test_err);
+        DK_CHECK(u != NULL);
+        if (!u) break;
+        const uint8_t *q = u->data;
+        int flat = 1;
+        for (size_t i = 3; i < u->numel; i++) flat &= q[i] == q[i % 3];
+        DK_CHECK(flat);
+        dk_tensor_free(u);
+    }
+    int iw = 0, ih = 0, ic = 0;
+    DK_CHECK_OK(dk_image_info(flat_jpg, sizeof flat_jpg, &iw, &ih, &ic, NULL, &dk_test_err));
+    DK_CHECK(iw == 8 && ih == 8 && ic == 3);
+    DK_CHECK_OK(dk_image_info(huge, sizeof huge, &iw, &ih, &ic, NULL, &dk_test_err));
+    DK_CHECK(iw == 16384 && ih == 16384 && ic == 1);
+    dk_tensor *t = dk_image_decode(flat_jpg, sizeof flat_jpg, 3, "flat.jpg", &dk_test_err);
+    DK_CHECK(t && t->shape[0] == 8 && t->shape[1] == 8 && t->shape[2] == 3);
+    if (t) DK_CHECK(abs((int)((uint8_t *)t->data)[0] - 200) <= 3);
+    dk_tensor_free(t);
+}
+
+/* An empty IDAT chunk before the first data (legal PNG; stb 2.27 computed
+ * NULL + 0 on it, tests/fuzz/corpus/png/regress-png-empty-idat.png) decodes
+ * to the same pixels as the file without it, also twice and after an
+ * ancillary chunk; an IDAT longer than the file is refused. */
+static void test_png_idat(void) {
+    const char *dir = dk_test_tmpdir("image_empty_idat");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/a.png", dir);
+    uint8_t px[3 * 2 * 3];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i * 13);
+    DK_CHECK_OK(dk_image_write_png(path, px, 3, 2, 3, &dk_test_err));
+    FILE *f = fopen(path, "rb");
+    unsigned char png[4096], mod[4096 + 64];
+    size_t n = f ? fread(png, 1, sizeof png, f) : 0;
+    if (f) fclose(f);
+    DK_CHECK(n > 33);
+    size_t at = 0;
+    for (size_t i = 8; i + 8 <= n && !at; i++)
+        if (memcmp(png + i + 4, "IDAT", 4) == 0) at = i;
+    DK_CHECK(at > 0);
+    if (!at) return;
+    static const unsigned char empty[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+    static const unsigned char text[16] = {0, 0, 0, 4, 't', 'E', 'X', 't', 'a', 0, 'b', 'c', 0, 0, 0, 0};
+    memcpy(mod, png, at);
+    memcpy(mod + at, empty, 12);
+    memcpy(mod + at + 12, text, 16);
+    memcpy(mod + at + 28, empty, 12);
+    memcpy(mod + at + 40, png + at, n - at);
+    dk_tensor *t = dk_image_decode(mod, n + 40, 3, "empty-idat.png", &dk_test_err);
+    DK_CHECK(t && t->shape[0] == 2 && t->shape[1] == 3 && memcmp(t->data, px, sizeof px) == 0);
+    dk_tensor_free(t);
+    /* an IDAT claiming 2 GiB in a 60-byte file: refused before stb grows its
+     * buffer to that (tests/fuzz/corpus/png/regress-png-idat-2gib.png) */
+    memcpy(mod, png, at);
+    static const unsigned char big[8] = {0x7f, 0xff, 0xff, 0xf0, 'I', 'D', 'A', 'T'};
+    memcpy(mod + at, big, 8);
+    memset(mod + at + 8, 0x78, 16);
+    DK_CHECK(dk_image_decode(mod, at + 24, 3, "big-idat.png", &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "runs past the end") != NULL);
+    /* only empty IDATs: no image data */
+    memcpy(mod + at, empty, 12);
+    memcpy(mod + at + 12, text, 16);
+    memcpy(mod + at + 28, empty, 12);
+    memcpy(mod + at + 40, png + n - 12, 12); /* IEND */
+    DK_CHECK(dk_image_decode(mod, at + 52, 3, "no-data.png", &dk_test_err) == NULL && dk_test_err.code == DK_EFORMAT);
+}
+
 int main(void) {
+    test_decode_memory();
+    test_png_idat();
     test_grid(3);
     test_grid(1);
     test_read();

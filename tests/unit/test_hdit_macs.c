@@ -169,6 +169,14 @@ int main(void) {
         bad(i, "image_size");
         const char *j[] = {"widths", "[32,64]", "depths", "[1,1]", "d_ffs", "[64,64,64]", NULL};
         bad(j, "d_ffs");
+        /* a preset with widths of another level count and no attn (read the
+         * preset's attention past its 2 levels; found by the options fuzzer) */
+        const char *k[] = {"preset", "A", "widths", "[128,256,512]", "depths", "2,2,4", NULL};
+        bad(k, "attn");
+        const char *l[] = {"preset", "A", "widths", "[128,256,512]", "depths", "2,2,4", "attn", "global", NULL};
+        made m;
+        DK_CHECK_OK(make(l, &m));
+        unmake(&m);
     }
     dk_host_free(host);
     return dk_test_finish();

@@ -39,6 +39,39 @@ static void write_idx(const char *dir, int n, int h, int w, char *ip, char *lp, 
     free(l);
 }
 
+/* The dimensions 256 x 2^31 x 2^25 multiply to 2^64, which wrapped to 0 in
+ * uint64_t: a 16-byte images file then "held" 256 empty images whose reads
+ * went past the end of the pixels (tests/fuzz/corpus/idx/regress-dims-wrap).
+ * Also the from-memory entry and the image side limit. */
+static void test_idx_dims(void) {
+    unsigned char img[16] = {0, 0, 8, 3, 0, 0, 1, 0, 0x80, 0, 0, 0, 0x02, 0, 0, 0};
+    unsigned char lab[8 + 256] = {0, 0, 8, 1, 0, 0, 1, 0};
+    DK_CHECK(dk_dataset_idx_mem("wrap-images", img, sizeof img, "wrap-labels", lab, sizeof lab, 0, &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "dimensions too large") != NULL);
+    /* 1 x 1 x 70000: within the file, but a side over DK_IDX_MAX_SIDE */
+    size_t n = 16 + 70000;
+    unsigned char *wide = calloc(1, n);
+    unsigned char one[9] = {0, 0, 8, 1, 0, 0, 0, 1, 3};
+    unsigned char hdr[16] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0x11, 0x70};
+    DK_CHECK(wide != NULL);
+    if (!wide) return;
+    memcpy(wide, hdr, sizeof hdr);
+    DK_CHECK(dk_dataset_idx_mem("wide", wide, n, "one", one, sizeof one, 0, &dk_test_err) == NULL);
+    DK_CHECK(dk_test_err.code == DK_EFORMAT && strstr(dk_test_err.msg, "more than 65535") != NULL);
+    /* a 2 x 3 image with padding 1, from memory */
+    unsigned char ok[16 + 6] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 51, 102, 153, 204, 255};
+    dk_dataset *ds = dk_dataset_idx_mem("ok", ok, sizeof ok, "one", one, sizeof one, 1, &dk_test_err);
+    DK_CHECK(ds && ds->count == 1 && ds->height == 4 && ds->width == 5 && ds->num_classes == 4);
+    if (ds) {
+        float px[20];
+        int64_t label = -1;
+        DK_CHECK_OK(dk_dataset_get(ds, 0, px, &label, &dk_test_err));
+        DK_CHECK(label == 3 && px[0] == -1.0f && px[1 * 5 + 1] == -1.0f && px[2 * 5 + 3] == 1.0f);
+        dk_dataset_free(ds);
+    }
+    free(wide);
+}
+
 static void test_idx_errors(void) {
     const char *dir = dk_test_tmpdir("train_data_idx");
     char ip[4200], lp[4200], cmd[16000], bad[4300];
@@ -304,6 +337,7 @@ static int test_fashion_mnist(void) {
 }
 
 int main(void) {
+    test_idx_dims();
     test_idx_errors();
     test_loader();
     int have = test_fashion_mnist();

@@ -68,6 +68,12 @@ typedef struct dk_fashion_mnist_options {
 dk_dataset *dk_dataset_fashion_mnist(const dk_fashion_mnist_options *o, dk_error *err);
 /* Any IDX image/label pair (.gz or raw). num_classes = 1 + the largest label. */
 dk_dataset *dk_dataset_idx(const char *images_path, const char *labels_path, int pad, dk_error *err);
+/* The same from the (uncompressed) bytes of both files; the names are used in
+ * messages and as the dataset's name. dk_dataset_idx reads the files and calls
+ * this. Image sides above DK_IDX_MAX_SIDE are DK_EFORMAT. */
+#define DK_IDX_MAX_SIDE 65535
+dk_dataset *dk_dataset_idx_mem(const char *images_name, const void *images, size_t images_len, const char *labels_name,
+                               const void *labels, size_t labels_len, int pad, dk_error *err);
 /* The folder in which dk_dataset_fashion_mnist looks (o may be NULL). */
 const char *dk_fashion_mnist_dir(const dk_fashion_mnist_options *o);
 

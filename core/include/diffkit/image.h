@@ -18,6 +18,16 @@ extern "C" {
  * the file's (1..4), 1 converts to gray, 3 to RGB, 4 to RGBA. DK_EIO if the
  * file cannot be opened, DK_EFORMAT if it cannot be decoded (with the path). */
 dk_tensor *dk_image_read(const char *path, int channels, dk_error *err);
+/* The same from a file's bytes in memory (dk_image_read reads the file and
+ * calls this); label names the image in messages (NULL: "(memory)"). An image
+ * whose header claims more than DK_IMAGE_MAX_PIXELS pixels is DK_EFORMAT
+ * before anything is allocated for it. */
+#define DK_IMAGE_MAX_PIXELS ((uint64_t)1 << 26)
+dk_tensor *dk_image_decode(const void *buf, size_t len, int channels, const char *label, dk_error *err);
+/* The size and channels an image file's header declares, without decoding it
+ * (the checks dk_image_decode makes first). */
+dk_status dk_image_info(const void *buf, size_t len, int *width, int *height, int *channels, const char *label,
+                        dk_error *err);
 
 /* Writes 8-bit pixels (rows of w * channels bytes, channels 1, 2, 3 or 4) as PNG. */
 dk_status dk_image_write_png(const char *path, const uint8_t *pixels, int w, int h, int channels, dk_error *err);

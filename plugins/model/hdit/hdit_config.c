@@ -262,6 +262,15 @@ dk_status hdit_config_read(const dk_options *o, hdit_config *c, dk_error *err) {
                                     s ? s : "(null)");
         }
     } else {
+        /* the preset's attention is per level: with explicit widths of
+         * another level count it does not say which level gets which (and
+         * indexing it past its levels read out of bounds; found by
+         * tests/fuzz/fuzz_options.c) */
+        if (p && n != p->n + extra)
+            return dk_error_set(err, DK_EINVAL,
+                                "model 'hdit': option 'widths' has %d levels but option 'preset' %s defines the attention of "
+                                "%d: give option 'attn' as well",
+                                n, p->name, p->n + extra);
         for (int i = 0; i < n; i++) {
             if (p) {
                 int pi = i - extra;
