@@ -120,7 +120,7 @@ dk_var *dk_heads_merge(dk_graph *g, dk_var *x);
 /* Cosine-similarity scaling (HDiT App. E.1): x [B, H, N, d], scale [H] ->
  * x * sqrt(scale_h) / sqrt(sum_d x^2 + eps) (k-diffusion uses eps = 1e-6). */
 dk_var *dk_cosine_sim_scale(dk_graph *g, dk_var *x, dk_var *scale, double eps);
-/* Axial RoPE of HDiT v2 (kdiffusion.md "Split-halves rotation"): x [B, H, N, d],
+/* Axial RoPE of HDiT v2 (k-diffusion, `models/axial_rope.py`): x [B, H, N, d],
  * pos [N, 2] = (y, x) per token (a constant tensor, dk_axial_pos), freqs
  * [H, F] (constant, 4F <= d). theta = [y*freqs_h | x*freqs_h] (2F angles);
  * a = x[0:2F], b = x[2F:4F]: a' = a cos - b sin, b' = b cos + a sin; the rest
