@@ -1,6 +1,6 @@
 -- R1: DiT-B/4 with DiT's own trainer (HDiT paper Table 1, row R1; FID 42.03).
 -- The root of the table: facebookresearch/DiT as published, in pixel space
--- (paper.md §2.3, §6): learned variance (epsilon + learned-range sigma,
+-- (HDiT, Table 1 (R1); DiT, `diffusion/gaussian_diffusion.py`): learned variance (epsilon + learned-range sigma,
 -- L_simple + L_vlb), uniform integer t over the 1000-step linear DDPM schedule,
 -- AdamW lr 1e-4 without weight decay, fixed-decay EMA, horizontal flips, no
 -- clipping; sampled with 250 respaced DDPM steps and learned variance.

@@ -3,7 +3,7 @@
 -- level of global attention (d_head 64), GELU feed-forward (4x), fixed additive
 -- sin-cos positions, AdaRMSNorm, cosine-similarity attention, no biases; the
 -- EDM preconditioner (sigma_data 0.5) with "snr" weighting and the HDiT
--- trainer's AdamW (lr 5e-4, betas 0.9/0.95, wd 1e-2). paper.md §2.3.
+-- trainer's AdamW (lr 5e-4, betas 0.9/0.95, wd 1e-2). HDiT, Table 1 (R3).
 local dk = require "diffkit"
 return dk.paper.row {
   id = "R3", parent = "R2", description = "R2 + Our Basic Blocks & Mapping Network", paper_fid = 42.49, paper_gflop = 106,

@@ -22,7 +22,7 @@ M.ORDER = { "R1", "R2", "R3", "R4", "A", "B1", "B2", "C", "D", "E", "E2", "E3", 
 M.MAIN = { R1 = true, R2 = true, R3 = true, R4 = true, A = true, B1 = true, B2 = true, C = true, D = true, E = true }
 
 -- ---- presets -------------------------------------------------------------------
--- paper: the paper's ImageNet-128 configurations (paper.md §2). Training needs
+-- paper: the paper's ImageNet-128 configurations (Crowson et al. 2024, HDiT, Tables 1, 5 and 7). Training needs
 --        the user's ImageNet folder (DIFFKIT_IMAGENET, class sub-folders) and a
 --        GPU-scale budget; `diffkit info` works on it anywhere.
 -- mini:  Fashion-MNIST 32x32 with the same structure scaled down: patch 2,

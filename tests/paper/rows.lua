@@ -1,5 +1,5 @@
 -- rows.lua: each row of the paper table differs from its parent only in what
--- the paper says (HDiT paper Table 1/5, paper.md §2), for every preset.
+-- the paper says (HDiT paper Table 1/5), for every preset.
 local check = dofile(arg[0]:match("(.*/)") .. "../lua/check.lua")
 local dk = require "diffkit"
 local paper = dk.paper

@@ -1,5 +1,5 @@
 /* test_components_ddpm.c: DDPM tables (DiT betas), DiscreteSchedule maps and
- * DiT's timestep respacing (diffkit/ddpm.h), with values from paper.md 6.1. */
+ * DiT's timestep respacing (diffkit/ddpm.h), with values from DiT `diffusion/gaussian_diffusion.py`. */
 #include <stdlib.h>
 #include <string.h>
 #include "dktest.h"
@@ -12,7 +12,7 @@ static void test_tables(void) {
     DK_CHECK(d.betas[0] == 1e-4);
     DK_CHECK(d.betas[999] == 0.02);
     DK_CHECK_NEAR(d.alphas_cumprod[0], 0.9999, 0, 1e-15);
-    DK_CHECK_NEAR(d.alphas_cumprod[999], 4.036e-5, 0, 1e-3);   /* paper.md 6.1 */
+    DK_CHECK_NEAR(d.alphas_cumprod[999], 4.036e-5, 0, 1e-3);   /* DiT, gaussian_diffusion.py */
     DK_CHECK_NEAR(d.sigmas[0], 0.010000, 0, 1e-4);
     DK_CHECK_NEAR(d.sigmas[999], 157.4073, 0, 1e-6);
     for (int64_t i = 1; i < d.T; i++) DK_CHECK(d.sigmas[i] > d.sigmas[i - 1]);

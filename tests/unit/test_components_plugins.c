@@ -186,7 +186,7 @@ static void test_densities(void) {
     }
     dk_instance_free(ln);
 
-    /* cosine-interpolated reference values of paper.md 3.3 (image_d 128, sd 0.5) */
+    /* cosine-interpolated reference values of k-diffusion `utils.rand_cosine_interpolated` (image_d 128, sd 0.5) */
     const char *ci[] = {"image_d", "128", "noise_d_low", "32", "sigma_data", "0.5", NULL};
     dk_instance *c = make(DK_KIND_SCHEDULE, "cosine-interpolated", ci);
     DK_CHECK(c != NULL);

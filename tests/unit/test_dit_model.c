@@ -1,8 +1,8 @@
 /* test_dit_model.c: the `dit` model plugin through the host.
- *  - parameter counts of DiT presets against paper.md 6.4 (pixel DiT-B/4 at
+ *  - parameter counts of DiT presets against DiT's `models.py` (pixel DiT-B/4 at
  *    128x128, C = 3, learn_sigma: 130,389,600 trainable + 786,432 frozen
  *    pos_embed; latent B/4 and S/2), declared without allocating;
- *  - MACs in the paper's convention against paper.md 1a (pixel DiT-B/4:
+ *  - MACs in the paper's convention against k-diffusion's `models/flops.py` (pixel DiT-B/4:
  *    106.46 G at 128^2, 657.6 G at 256^2; latent B/4 5.565 G, S/2 6.056 G,
  *    XL/2 118.62 G);
  *  - names, order and shapes equal the state_dict of dit_tiny.weights.safetensors;

@@ -1,6 +1,6 @@
 /* test_dit_precond.c: the `ddpm_learned_var` preconditioner (DiT's R1
  * objective) against an independent direct computation in the VP frame,
- * written here from DiT's gaussian_diffusion.py formulas (paper.md 6.1):
+ * written here from DiT's gaussian_diffusion.py formulas:
  *  - scalings: c_skip 1, c_out -sigma, c_in 1/sqrt(sigma^2+1), c_noise the
  *    integer timestep of a table sigma;
  *  - per-sample loss = mse(eps) + vb (KL in bits, t > 0; discretised

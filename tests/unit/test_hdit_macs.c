@@ -1,5 +1,5 @@
 /* test_hdit_macs.c: the hdit plugin's MAC counter and parameter count against
- * the paper's table (paper.md §1, §1a, §2.2, §2.3): 128x128 A 32.1, B1/B2
+ * the paper's table (Crowson et al. 2024, HDiT, Tables 1 and 5): 128x128 A 32.1, B1/B2
  * 29.1, C-E 31.3, R3/R4 106.4 GMACs; 256/512 with one/two extra outer levels
  * (A 114.0/1059.9, B1 60.2/184.7, B2 60.0/183.7, C-E 64.7/198.1); trainable
  * parameters E 117.0M, A/B 109.9M, R3 106.4M. Also the option errors.
@@ -80,7 +80,7 @@ int main(void) {
         return 1;
     }
 
-    /* paper.md §1a gives one decimal (its figures sit at most 0.08 below the
+    /* A recount with k-diffusion `models/flops.py` gives one decimal (its figures sit at most 0.08 below the
      * exact count: they are cut, not rounded); Table 1 of the paper gives
      * integers, which the exact counts round to. The exact values of this
      * counter are pinned as well (hand-checked for B2 @128: 29,104,078,848). */
@@ -107,7 +107,7 @@ int main(void) {
     /* the paper's percentages relative to R1 (106 / 657 / 6,341 GFLOP) */
     DK_CHECK(lround(100.0 * (1.0 - gmacs("A", "256") / 657.6)) == 83);
 
-    /* parameters (paper.md §2.2: A/B 109.9M, C-E 117.0M; R3/R4 106.4M) */
+    /* parameters (HDiT ablation configs: A/B 109.9M, C-E 117.0M; R3/R4 106.4M) */
     DK_CHECK_NEAR((double)trainable("E"), 117.0e6, 0.1e6, 0);
     DK_CHECK_NEAR((double)trainable("A"), 109.9e6, 0.1e6, 0);
     DK_CHECK_NEAR((double)trainable("B2"), 109.9e6, 0.1e6, 0);

@@ -1,5 +1,5 @@
 /* metrics.h: sample-quality metrics on feature vectors, as k-diffusion's
- * evaluation.py computes them (kdiffusion.md §6 "Metrics").
+ * evaluation.py computes them (k-diffusion, `evaluation.py`).
  *
  *   FID (Heusel et al. 2017), in double:
  *     |mu_x - mu_y|^2 + tr(S_x + S_y - 2 sqrtm(sqrtm(S_x) S_y sqrtm(S_x)))

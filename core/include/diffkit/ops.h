@@ -72,7 +72,7 @@ dk_var *dk_mean_last(dk_graph *g, dk_var *x, int n_last);
 /* Per-sample mean squared error: a, b [B, ...] -> [B] (mean over all but dim 0). */
 dk_var *dk_mse(dk_graph *g, dk_var *a, dk_var *b);
 /* KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)) elementwise, in nats
- * (guided-diffusion normal_kl, DiT paper.md §6.1): 0.5 (-1 + lv2 - lv1 +
+ * (guided-diffusion normal_kl, DiT `diffusion/gaussian_diffusion.py`): 0.5 (-1 + lv2 - lv1 +
  * e^(lv1 - lv2) + (m1 - m2)^2 e^(-lv2)). All four the same shape. */
 dk_var *dk_normal_kl(dk_graph *g, dk_var *mean1, dk_var *logvar1, dk_var *mean2, dk_var *logvar2);
 /* Log-likelihood of data x in [-1, 1] discretised to 256 bins under
@@ -120,7 +120,7 @@ dk_var *dk_heads_merge(dk_graph *g, dk_var *x);
 /* Cosine-similarity scaling (HDiT App. E.1): x [B, H, N, d], scale [H] ->
  * x * sqrt(scale_h) / sqrt(sum_d x^2 + eps) (k-diffusion uses eps = 1e-6). */
 dk_var *dk_cosine_sim_scale(dk_graph *g, dk_var *x, dk_var *scale, double eps);
-/* Axial RoPE of HDiT v2 (kdiffusion.md "Split-halves rotation"): x [B, H, N, d],
+/* Axial RoPE of HDiT v2 (k-diffusion, `models/axial_rope.py`): x [B, H, N, d],
  * pos [N, 2] = (y, x) per token (a constant tensor, dk_axial_pos), freqs
  * [H, F] (constant, 4F <= d). theta = [y*freqs_h | x*freqs_h] (2F angles);
  * a = x[0:2F], b = x[2F:4F]: a' = a cos - b sin, b' = b cos + a sin; the rest

@@ -326,7 +326,7 @@ static dk_var *dit_forward(void *self, dk_graph *g, const dk_model_input *in) {
     return final_and_unpatchify(m, g, h, sc, H, W);
 }
 
-/* ---- macs (paper convention, paper.md 1a: linear = tokens*in*out,
+/* ---- macs (paper convention, k-diffusion `models/flops.py`: linear = tokens*in*out,
  * attention = heads*N*N*(dq+dv)) --------------------------------------------- */
 
 static dk_status dit_macs(void *self, int64_t h, int64_t w, uint64_t *macs, dk_error *err) {

@@ -7,7 +7,7 @@
  *
  * The network is k-diffusion's ImageTransformerDenoiserModelV2 (HDiT,
  * Crowson et al. 2024) with the ablation switches of the paper's table
- * (paper.md §1, §2.2-2.3): attention type per level, FFN, position
+ * (Crowson et al. 2024, HDiT, Tables 1 and 5): attention type per level, FFN, position
  * encoding, skip merge, norm, output gate. Shape legend: B batch, h x w
  * token grid of a level, T = h*w tokens, D level width, Hh heads, d head
  * dim, F feed-forward width, M mapping width. */
@@ -18,7 +18,7 @@
 #include "diffkit/plugin.h"
 
 #define HDIT_MAX_LEVELS 8
-#define HDIT_AUG_DIM 9        /* k-diffusion's augmentation vector (kdiffusion.md §5.4) */
+#define HDIT_AUG_DIM 9        /* k-diffusion's augmentation vector (k-diffusion, `augmentation.py` `KarrasAugmentationPipeline`) */
 #define HDIT_EPS 1e-6         /* RMSNorm / LayerNorm / cosine-sim epsilon */
 
 typedef enum { HDIT_ATTN_GLOBAL, HDIT_ATTN_NEIGHBORHOOD, HDIT_ATTN_WINDOW, HDIT_ATTN_NONE } hdit_attn;

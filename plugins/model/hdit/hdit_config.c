@@ -1,10 +1,10 @@
 /* hdit_config.c: the option table of the hdit plugin, the paper-row presets
  * and the configuration checks (every error names the option to change).
  *
- * Presets (paper.md §2.2-2.3, ImageNet 128x128 at patch 4): A, B1, B2, C, D,
+ * Presets (Crowson et al. 2024, HDiT, Tables 1 and 5, ImageNet 128x128 at patch 4): A, B1, B2, C, D,
  * E (= E2, E3: they differ only in the loss weighting), F1, F2, G, H, R3
  * (= R4). For image_size 128*2^k the hourglass rows get k extra outer levels
- * of width 384, depth 2 (paper.md §1a: global for A, shifted window for B1,
+ * of width 384, depth 2 (HDiT, App. A: global for A, shifted window for B1,
  * neighborhood otherwise); R3/R4 stay one level on the larger grid, as the
  * paper's DiT-B/4-matched baseline. An option set explicitly replaces the
  * preset's value (lists as a whole). */

@@ -1,6 +1,6 @@
 /* hdit_macs.c: forward multiply-accumulates of one image, in the convention of
  * k-diffusion's models/flops.py that the paper's "GFLOP" column uses
- * (paper.md §1a): it counts exactly what flops.py counts and nothing else:
+ * (k-diffusion, `models/flops.py`): it counts exactly what flops.py counts and nothing else:
  *   every Linear (incl. LinearGEGLU, patch_in/out, merges, splits, the
  *     mapping network, time/aug input projections and every AdaRMSNorm /
  *     AdaLN linear, which sees the [B, M] cond):  prod(input shape) * out

@@ -1,6 +1,6 @@
 /* hdit_model.c: the hdit model plugin: k-diffusion's ImageTransformerDenoiserModelV2
- * (HDiT, Crowson et al. 2024; golden README §6.2, kdiffusion.md §5.3) with
- * the ablation switches of paper.md §2.2-2.3.
+ * (HDiT, Crowson et al. 2024; golden README §6.2, k-diffusion `models/image_transformer_v2.py`) with
+ * the ablation switches of HDiT Tables 1 and 5.
  *
  * Parameters carry k-diffusion's state_dict names (patch_in.proj.weight,
  * time_emb.weight, ..., down_levels.i.j.self_attn.qkv_proj.weight,
@@ -19,7 +19,7 @@
  * A layer = attention block x + out(attn(rope(cos_sim(qkv(norm(x, cond))))))
  * then FF block x + down(act(up(norm(x, cond)))). c_noise is consumed as
  * given: the edm preconditioner hands the model ln(sigma)/4, which is what
- * k-diffusion computes inside (paper.md §2.1). */
+ * k-diffusion computes inside (k-diffusion, `models/image_transformer_v2.py`). */
 #include "hdit.h"
 
 #include <math.h>
@@ -195,7 +195,7 @@ static dk_status hdit_create(const dk_options *opts, dk_params *params, void **s
 
 static void hdit_destroy(void *self) { hdit_free(self); }
 
-/* Fixed tables: RoPE frequencies (kdiffusion.md §5.3) and the additive sin-cos table. */
+/* Fixed tables: RoPE frequencies (k-diffusion, `models/axial_rope.py`) and the additive sin-cos table. */
 static dk_status hdit_init(void *self, dk_params *params, uint64_t seed, dk_error *err) {
     (void)params;
     (void)seed;

@@ -1,5 +1,5 @@
 /* ddpm_learned_var.c: DiT's own diffusion objective as a preconditioner (the
- * paper's R1 path; paper.md 6.1; facebookresearch/DiT gaussian_diffusion.py
+ * paper's R1 path; facebookresearch/DiT gaussian_diffusion.py
  * with EPSILON mean, LEARNED_RANGE variance, LossType.MSE).
  *
  * The network outputs 2C channels: eps (the first C) and the variance values

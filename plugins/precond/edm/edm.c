@@ -5,7 +5,7 @@
  * (k-diffusion's Denoiser hands sigma itself to its models, which compute
  * ln(sigma)/4 inside; here the preconditioner owns c_noise.)
  * The loss is taken in F space against (x0 - c_skip y)/c_out (the host's
- * default loss) times a weight w(sigma) (kdiffusion.md section 1.1, paper.md 3.1):
+ * default loss) times a weight w(sigma) (k-diffusion, `layers.Denoiser.loss`; Crowson et al. 2024, HDiT, App. C):
  *   karras        w = 1                        (EDM's lambda = 1/c_out^2 in D space)
  *   snr           w = sd^2/(sigma^2 + sd^2)    (lambda = 1/sigma^2: eps-MSE)
  *   soft-min-snr  w = (sigma sd)^2/(sigma^2 + sd^2)^2   (HDiT eq. 5, lambda = 1/(sigma^2 + sd^2))
