@@ -200,55 +200,6 @@ static void t_matmul(size_t batch, size_t M, size_t N, size_t Kd, int shared, in
 
 /* ---- broadcast binary ---- */
 
-/* elementwise.c's make_bcast (b broadcast over a), copied: the test builds
- * the same dk_bcast the op would. */
-static int make_bcast(int na, const int64_t *as, int nbd, const int64_t *bsh, dk_bcast *bc, size_t *bnumel) {
-    int ng = 0, keep[8];
-    size_t gsz[8], gst[8], anumel = 1, bn = 1;
-    for (int i = 0; i < na; i++) anumel *= (size_t)as[i];
-    for (int i = 0; i < nbd; i++) bn *= (size_t)bsh[i];
-    if (nbd > na) return -1;
-    for (int i = 0; i < na; i++) {
-        int64_t ad = as[i], bd = i >= na - nbd ? bsh[i - (na - nbd)] : 1;
-        int k;
-        if (bd == ad)
-            k = 1;
-        else if (bd == 1)
-            k = 0;
-        else
-            return -1;
-        if (ad == 1 && ng) continue;
-        if (ng && keep[ng - 1] == k)
-            gsz[ng - 1] *= (size_t)ad;
-        else {
-            gsz[ng] = (size_t)ad;
-            keep[ng++] = k;
-        }
-    }
-    if (ng == 0) {
-        gsz[0] = 1;
-        keep[0] = 1;
-        ng = 1;
-    }
-    size_t st = 1;
-    for (int i = ng - 1; i >= 0; i--) {
-        gst[i] = keep[i] ? st : 0;
-        if (keep[i]) st *= gsz[i];
-    }
-    if (st != bn || ng - 1 > 4) return -1;
-    memset(bc, 0, sizeof *bc);
-    bc->L = gsz[ng - 1];
-    bc->s_in = keep[ng - 1] ? 1 : 0;
-    bc->nd = ng - 1;
-    for (int i = 0; i < ng - 1; i++) {
-        bc->size[i] = gsz[i];
-        bc->bstride[i] = gst[i];
-    }
-    bc->rows = anumel / bc->L;
-    *bnumel = bn;
-    return 0;
-}
-
 typedef struct { dk_bcast bc; int op; } bin_ctx;
 static void c_bin_f(const dk_backend *be, dk_dtype dt, void **p, const void *vc) {
     const bin_ctx *c = vc;
@@ -268,7 +219,9 @@ static void t_binary(int na, const int64_t *as, int nbd, const int64_t *bsh) {
     for (int i = 0; i < nbd; i++)
         o += snprintf(sh + o, sizeof sh - (size_t)o, "%s%lld", i ? "," : "", (long long)bsh[i]);
     snprintf(sh + o, sizeof sh - (size_t)o, "]");
-    if (make_bcast(na, as, nbd, bsh, &c.bc, &bn)) {
+    bn = 1;
+    for (int i = 0; i < nbd; i++) bn *= (size_t)bsh[i];
+    if (dk_bcast_make(na, as, nbd, bsh, &c.bc)) {
         dk_test_fail(__FILE__, __LINE__, "test setup: %s does not broadcast", sh);
         return;
     }

@@ -6,50 +6,6 @@
 
 /* ---- broadcasting binary ops ---- */
 
-/* Fill bc for b broadcast over a (ops.h rules); -1 if b does not fit. */
-static int make_bcast(const dk_tensor *a, const dk_tensor *b, dk_bcast *bc) {
-    int na = a->ndim, nb = b->ndim, ng = 0, keep[DK_MAX_DIMS];
-    size_t gsz[DK_MAX_DIMS], gst[DK_MAX_DIMS];
-    if (nb > na) return -1;
-    for (int i = 0; i < na; i++) {
-        int64_t ad = a->shape[i], bd = i >= na - nb ? b->shape[i - (na - nb)] : 1;
-        int k;
-        if (bd == ad)
-            k = 1;
-        else if (bd == 1)
-            k = 0;
-        else
-            return -1;
-        if (ad == 1 && ng) continue; /* a size-1 dim changes nothing */
-        if (ng && keep[ng - 1] == k)
-            gsz[ng - 1] *= (size_t)ad;
-        else {
-            gsz[ng] = (size_t)ad;
-            keep[ng++] = k;
-        }
-    }
-    if (ng == 0) {
-        gsz[0] = 1;
-        keep[0] = 1;
-        ng = 1;
-    }
-    size_t st = 1;
-    for (int i = ng - 1; i >= 0; i--) {
-        gst[i] = keep[i] ? st : 0;
-        if (keep[i]) st *= gsz[i];
-    }
-    if (st != b->numel) return -1;
-    bc->L = gsz[ng - 1];
-    bc->s_in = keep[ng - 1] ? 1 : 0;
-    bc->nd = ng - 1;
-    for (int i = 0; i < ng - 1; i++) {
-        bc->size[i] = gsz[i];
-        bc->bstride[i] = gst[i];
-    }
-    bc->rows = a->numel / bc->L;
-    return 0;
-}
-
 typedef struct bin_ctx {
     dk_bcast bc;
     int op;
@@ -68,7 +24,7 @@ static dk_var *binary(dk_graph *g, const char *name, int op, dk_var *a, dk_var *
     if (dk__check_inputs(g, name, in, 2)) return NULL;
     bin_ctx *c = dk__graph_ctx(g, sizeof *c);
     if (!c) return NULL;
-    if (make_bcast(a->value, b->value, &c->bc))
+    if (dk_bcast_make(a->value->ndim, a->value->shape, b->value->ndim, b->value->shape, &c->bc))
         return dk__op_fail(g, name, DK_ESHAPE,
                            "b %s does not broadcast to a %s (each dim of b, right-aligned, must equal a's or be 1)",
                            DK_SHP(b), DK_SHP(a));

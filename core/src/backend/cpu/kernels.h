@@ -34,6 +34,8 @@ typedef struct dk_bcast {
     size_t size[4], bstride[4];
 } dk_bcast;
 size_t dk_bcast_boff(const dk_bcast *bc, size_t r);
+/* bc for b (nb dims bs) broadcast over a (na dims as), ops.h rules; -1 if b does not fit. */
+int dk_bcast_make(int na, const int64_t *as, int nb, const int64_t *bs, dk_bcast *bc);
 
 /* The gradient sum of squares (dk_k_sumsq) adds chunks of this many elements in order. */
 #define DK_NORM_CHUNK 16384
