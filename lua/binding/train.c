@@ -17,7 +17,12 @@
  *          tr:load(path) -> config, tr:use_ema(bool), tr:lr(), tr:param_count()
  *   dk.sample{ model =, precond =, sampler =, sigmas = Tensor|array, n =,
  *              shape = {C, H, W}, labels = {..} | Tensor, cfg = 1, seed = 0,
- *              noise = "iid" | "brownian", x = Tensor (start noise, unit),
+ *              noise = "iid" | "brownian" | Tensor [M, n, C, H, W] (replayed: draw k
+ *              takes slice k), x = Tensor (start noise, unit), offset = 0 (index of the
+ *              first image in a longer run: the start noise is read from that position
+ *              of the seed's stream and Brownian trees are keyed by image index, so
+ *              image i does not depend on the batch size), noise_stream = 0 (iid step
+ *              noise: a separate stream per batch of a longer run),
  *              on_step = function(info) } -> Tensor F64 [n, C, H, W], model calls
  *   dk.model_info(model) -> { params =, trainable =, macs = (for h, w), num_classes = ... }
  *   dk.load_weights(model, path [, prefix]) ; dk.save_weights(model, path [, meta])
@@ -383,7 +388,7 @@ static int on_step_cb(void *ctx, const dk_step_info *info) {
 
 static int l_sample(lua_State *L) {
     static const char *const keys[] = {"model", "precond", "sampler", "sigmas", "n", "shape", "labels", "cfg",
-                                       "seed", "noise", "x", "on_step", NULL};
+                                       "seed", "noise", "x", "on_step", "offset", "noise_stream", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     check_keys(L, 1, "dk.sample", keys);
     dk_error err;
@@ -457,7 +462,13 @@ static int l_sample(lua_State *L) {
     }
     /* noise and start point */
     uint64_t seed = (uint64_t)opt_num(L, 1, "seed", 0);
-    const char *noise_kind = opt_str(L, 1, "noise", "iid");
+    double off = opt_num(L, 1, "offset", 0);
+    if (off < 0 || off != floor(off) || off >= 9007199254740992.0)
+        return luaL_error(L, "dk.sample: offset = %g, must be a whole number >= 0", off);
+    lua_getfield(L, 1, "noise");
+    dk_tensor *replay = dkl_tensor_test(L, -1); /* stays on the stack (in the args table) */
+    lua_pop(L, 1);
+    const char *noise_kind = replay ? "replay" : opt_str(L, 1, "noise", "iid");
     dkl_tensor *xu = dkl_tensor_push_empty(L);
     int xi = lua_gettop(L);
     if (!(xu->t = dk_tensor_new(DK_F64, 4, shp, &err))) return dkl_error(L, &err);
@@ -468,23 +479,35 @@ static int l_sample(lua_State *L) {
         if (x0->numel != xu->t->numel) return luaL_error(L, "dk.sample: x has %d elements, expected n*C*H*W = %d", (int)x0->numel, (int)xu->t->numel);
         for (size_t i = 0; i < x0->numel; i++) dk_f64(xu->t)[i] = dk_tensor_get(x0, i);
     } else {
+        /* offset: the index of the first image in a longer run (diffkit
+         * sample in batches): the start noise is read from that position of
+         * the stream, so image i starts from the same noise for any batch size */
         dk_rng r;
         dk_rng_init(&r, seed, DK_STREAM_SAMPLE);
+        dk_rng_skip_normals(&r, (uint64_t)off * (uint64_t)(xu->t->numel / (size_t)n));
         dk_rng_fill_normal_f64(&r, dk_f64(xu->t), xu->t->numel);
     }
     for (size_t i = 0; i < xu->t->numel; i++) dk_f64(xu->t)[i] *= sigmas[0];
     dk_noise *noise = NULL;
-    if (strcmp(noise_kind, "iid") == 0) {
-        noise = dk_noise_iid(seed, DK_STREAM_NOISE + 1, &err);
+    if (replay) {
+        noise = dk_noise_replay(replay, &err);
+    } else if (strcmp(noise_kind, "iid") == 0) {
+        /* noise_stream: one more stream per batch of a longer run (diffkit sample) */
+        double ns_ = opt_num(L, 1, "noise_stream", 0);
+        if (ns_ < 0 || ns_ != floor(ns_) || ns_ >= 4294967296.0)
+            return luaL_error(L, "dk.sample: noise_stream = %g, must be a whole number in [0, 2^32)", ns_);
+        noise = dk_noise_iid(seed, DK_STREAM_NOISE + 1 + ((uint64_t)ns_ << 32), &err);
     } else if (strcmp(noise_kind, "brownian") == 0) {
         uint64_t *seeds = malloc(sizeof(uint64_t) * (size_t)n);
         if (!seeds) return luaL_error(L, "dk.sample: out of memory");
-        for (int64_t i = 0; i < n; i++) seeds[i] = seed * 1000003u + (uint64_t)i;
+        /* one Brownian tree per image, keyed by its index in the run (offset + i):
+         * the same image gets the same tree for any batch size */
+        for (int64_t i = 0; i < n; i++) seeds[i] = seed * 1000003u + (uint64_t)off + (uint64_t)i;
         double smin = sigmas[ns - 2];
         noise = dk_noise_brownian(seeds, n, smin, sigmas[0], &err);
         free(seeds);
     } else {
-        return luaL_error(L, "dk.sample: unknown noise '%s': use iid or brownian", noise_kind);
+        return luaL_error(L, "dk.sample: unknown noise '%s': use iid, brownian or a Tensor of draws to replay", noise_kind);
     }
     if (!noise) return dkl_error(L, &err);
 
@@ -603,6 +626,65 @@ static int l_load_weights(lua_State *L) {
     return 0;
 }
 
+/* dk.load_state_dict(model, tensors, source) -> count: copies a state dict
+ * (a table name -> Tensor, e.g. from dk.torch_load) into the model's
+ * parameters, converting the dtype. Every parameter must be there with its
+ * shape, and every tensor must be a parameter: a state dict of another
+ * configuration is refused, naming what is missing or extra. */
+static int l_load_state_dict(lua_State *L) {
+    dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const char *source = luaL_optstring(L, 3, "state dict");
+    dk_error err;
+    size_t np = dk_params_count(m->params);
+    luaL_Buffer missing;
+    int nmissing = 0;
+    luaL_buffinit(L, &missing);
+    for (size_t i = 0; i < np; i++) {
+        dk_param *p = dk_params_at(m->params, i);
+        lua_getfield(L, 2, p->var.name);
+        dk_tensor *t = dkl_tensor_test(L, -1);
+        if (!t) {
+            lua_pop(L, 1);
+            if (nmissing++ < 8) { luaL_addstring(&missing, nmissing > 1 ? ", " : ""); luaL_addstring(&missing, p->var.name); }
+            continue;
+        }
+        if (t->numel != p->var.value->numel || t->ndim != p->var.value->ndim || !dk_tensor_same_shape(t, p->var.value)) {
+            char a[96], b[96];
+            return luaL_error(L, "%s: '%s' is %s, the model's parameter is %s: the checkpoint is of another configuration",
+                              source, p->var.name, dk_shape_str(t, a, sizeof a), dk_shape_str(p->var.value, b, sizeof b));
+        }
+        if (dk_tensor_copy(p->var.value, t, &err) != DK_OK) return dkl_error(L, &err);
+        lua_pop(L, 1);
+    }
+    luaL_pushresult(&missing);
+    if (nmissing) return luaL_error(L, "%s: %d parameters of the model are missing (%s%s): the checkpoint is of another configuration",
+                                    source, nmissing, lua_tostring(L, -1), nmissing > 8 ? ", ..." : "");
+    lua_pop(L, 1);
+    /* extra tensors: names the model does not have */
+    int nextra = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        if (lua_type(L, -2) == LUA_TSTRING && dkl_tensor_test(L, -1)) {
+            const char *name = lua_tostring(L, -2);
+            int found = 0;
+            for (size_t i = 0; i < np && !found; i++) found = strcmp(dk_params_at(m->params, i)->var.name, name) == 0;
+            if (!found && nextra++ < 8) {
+                lua_pushfstring(L, "%s%s", nextra > 1 ? ", " : "", name);
+                lua_insert(L, -3); /* below the key and value of lua_next */
+            }
+        }
+        lua_pop(L, 1);
+    }
+    if (nextra) {
+        lua_concat(L, nextra < 8 ? nextra : 8);
+        return luaL_error(L, "%s: %d tensors are not parameters of the model (%s%s): the checkpoint is of another configuration",
+                          source, nextra, lua_tostring(L, -1), nextra > 8 ? ", ..." : "");
+    }
+    lua_pushinteger(L, (lua_Integer)np);
+    return 1;
+}
+
 static int l_save_weights(lua_State *L) {
     dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
     const char *path = luaL_checkstring(L, 2);
@@ -673,7 +755,7 @@ static const luaL_Reg trainer_methods[] = {{"step", tr_step}, {"steps", tr_steps
                                            {"load", tr_load}, {"use_ema", tr_use_ema}, {"release", trainer_release},
                                            {NULL, NULL}};
 static const luaL_Reg funcs[] = {{"dataset", l_dataset}, {"trainer", l_trainer}, {"sample", l_sample},
-                                 {"model_info", l_model_info}, {"load_weights", l_load_weights},
+                                 {"model_info", l_model_info}, {"load_weights", l_load_weights}, {"load_state_dict", l_load_state_dict},
                                  {"save_weights", l_save_weights}, {"progress", l_progress},
                                  {"time", l_time}, {"image_grid", l_image_grid},
                                  {"model_to_device", l_model_to_device}, {"model_device", l_model_device},

@@ -26,6 +26,20 @@ int dk_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 /* 1 if arg is -h or --help. */
 int dk_cli_is_help(const char *arg);
 
+/* Lua commands (luacmd.c). */
+typedef struct lua_State lua_State;
+#include <stddef.h>
+/* lua_pcall message handler: dk.fail errors print their message alone, any
+ * other error gets a traceback. */
+int dk_cli_msghandler(lua_State *L);
+/* package.path = [first/?.lua;] the diffkit Lua folders; the default path;
+ * package.preload["diffkit.core"] = the C module. */
+void dk_cli_lua_paths(lua_State *L, const char *first, size_t first_len);
+/* Runs require(module).main(argv[1], ..., argv[argc-1]) in a fresh Lua
+ * state; its integer result is the exit status (nil: 0); an error prints
+ * "diffkit CMD: message" and gives 1. */
+int dk_cli_lua_module(const char *cmd, const char *module, int argc, char **argv);
+
 #define DK_CLI_COMMAND(NAME, SUMMARY, HELP, FN)                                \
     static dk_cli_command dk__cmd_##FN = {NAME, SUMMARY, HELP, FN, 0};          \
     __attribute__((constructor)) static void dk__cmdreg_##FN(void) { dk_cli_register(&dk__cmd_##FN); }

@@ -14,12 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef DIFFKIT_LUA_BUILD_DIR
-#define DIFFKIT_LUA_BUILD_DIR ""
-#endif
-#ifndef DIFFKIT_LUA_INSTALL_DIR
-#define DIFFKIT_LUA_INSTALL_DIR ""
-#endif
 
 static const char eval_help[] =
     "usage: diffkit eval CHECKPOINT [--n N] [--batch B] [--features FILE] [--seed S]\n"
@@ -63,36 +57,11 @@ typedef struct eval_args {
     int status;
 } eval_args;
 
-static int msghandler(lua_State *L) {
-    const char *msg = lua_tostring(L, 1);
-    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
-    return 1;
-}
-
 static int pmain(lua_State *L) {
     eval_args *a = lua_touserdata(L, 1);
     luaL_openlibs(L);
-    /* package.path: the diffkit Lua folders first; diffkit.core preloaded */
-    lua_getglobal(L, "package");
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    const char *dirs[2] = {DIFFKIT_LUA_BUILD_DIR, DIFFKIT_LUA_INSTALL_DIR};
-    for (int i = 0; i < 2; i++) {
-        if (!dirs[i][0]) continue;
-        luaL_addstring(&b, dirs[i]);
-        luaL_addstring(&b, "/?.lua;");
-        luaL_addstring(&b, dirs[i]);
-        luaL_addstring(&b, "/?/init.lua;");
-    }
-    lua_getfield(L, -2, "path");
-    luaL_addvalue(&b);
-    luaL_pushresult(&b);
-    lua_setfield(L, -2, "path");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, luaopen_diffkit);
-    lua_setfield(L, -2, "diffkit.core");
-    lua_pop(L, 2);
-    lua_pushcfunction(L, msghandler);
+    dk_cli_lua_paths(L, NULL, 0); /* the diffkit Lua folders first; diffkit.core preloaded */
+    lua_pushcfunction(L, dk_cli_msghandler);
     if (luaL_loadbuffer(L, eval_chunk, sizeof eval_chunk - 1, "=diffkit eval") != LUA_OK) {
         fprintf(stderr, "diffkit eval: %s\n", lua_tostring(L, -1));
         return 0;

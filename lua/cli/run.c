@@ -21,12 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef DIFFKIT_LUA_BUILD_DIR
-#define DIFFKIT_LUA_BUILD_DIR ""
-#endif
-#ifndef DIFFKIT_LUA_INSTALL_DIR
-#define DIFFKIT_LUA_INSTALL_DIR ""
-#endif
 
 static const char run_help[] =
     "usage: diffkit run [--device cpu|cuda|cuda:N] [--] SCRIPT.lua [ARGS...]\n"
@@ -51,25 +45,6 @@ static const char run_help[] =
     "exit status: 0 success, 1 script error (runtime, syntax, missing file),\n"
     "             2 usage error\n";
 
-/* The message handler: adds a traceback to the error message (as lua.c). */
-static int msghandler(lua_State *L) {
-    const char *msg = lua_tostring(L, 1);
-    /* dk.fail(message): an error of the user's input or environment, already
-     * saying what, where and what to do: the message alone, no traceback */
-    if (msg == NULL && luaL_getmetafield(L, 1, "__name") == LUA_TSTRING) {
-        int user = strcmp(lua_tostring(L, -1), "diffkit.UserError") == 0;
-        lua_pop(L, 1);
-        if (user && lua_getfield(L, 1, "message") == LUA_TSTRING) return 1;
-        if (user) lua_pop(L, 1);
-    }
-    if (msg == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    }
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
 /* __index of the global table: reading a global nobody assigned. */
 static int strict_index(lua_State *L) {
     luaL_where(L, 1); /* level 0 is this metamethod; 1 is the reading code */
@@ -90,33 +65,9 @@ static void set_strict(lua_State *L) {
 
 /* package.path = <script dir>/?.lua;<lua dirs>;<default path> */
 static void set_paths(lua_State *L, const char *script) {
-    luaL_Buffer b;
     const char *slash = strrchr(script, '/');
-    const char *dirs[2] = {DIFFKIT_LUA_BUILD_DIR, DIFFKIT_LUA_INSTALL_DIR};
-    int i;
-    lua_getglobal(L, "package");
-    luaL_buffinit(L, &b);
-    if (slash) {
-        luaL_addlstring(&b, script, (size_t)(slash - script));
-        luaL_addstring(&b, "/?.lua;");
-    } else {
-        luaL_addstring(&b, "./?.lua;");
-    }
-    for (i = 0; i < 2; i++) {
-        if (!dirs[i][0]) continue;
-        luaL_addstring(&b, dirs[i]);
-        luaL_addstring(&b, "/?.lua;");
-        luaL_addstring(&b, dirs[i]);
-        luaL_addstring(&b, "/?/init.lua;");
-    }
-    lua_getfield(L, -2, "path");
-    luaL_addvalue(&b);
-    luaL_pushresult(&b);
-    lua_setfield(L, -2, "path");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, luaopen_diffkit);
-    lua_setfield(L, -2, "diffkit.core");
-    lua_pop(L, 2);
+    if (slash) dk_cli_lua_paths(L, script, (size_t)(slash - script));
+    else dk_cli_lua_paths(L, ".", 1);
 }
 
 /* Everything that may raise runs in here, under lua_pcall. */
@@ -149,7 +100,7 @@ static int pmain(lua_State *L) {
         return 0;
     }
     luaL_checkstack(L, nargs + 3, "too many script arguments");
-    lua_pushcfunction(L, msghandler);
+    lua_pushcfunction(L, dk_cli_msghandler);
     lua_insert(L, -2);
     for (i = a->first + 1; i < a->argc; i++) lua_pushstring(L, a->argv[i]);
     st = lua_pcall(L, nargs, 0, lua_gettop(L) - nargs - 1);

@@ -290,7 +290,7 @@ function Experiment:sample(o)
   local ok, x, calls = pcall(core.sample, {
     model = model, precond = self:precond(), sampler = sampler, sigmas = sched:sigmas(steps), n = n,
     labels = labels, cfg = cfg, seed = o.seed or self.cfg.seed or 0, noise = noise, shape = shape,
-    on_step = o.on_step,
+    on_step = o.on_step, x = o.x, offset = o.offset, noise_stream = o.noise_stream,
   })
   if use_ema then tr:use_ema(false) end
   if not ok then error(x, 2) end
