@@ -1,7 +1,7 @@
 -- diffkit/interop.lua: experiments from other people's checkpoints
 -- (docs/interop.md).
 --
---   local exp, about = interop.open(path, { key =, device =, use_ema =, num_heads = })
+--   local exp, about = interop.open(path, { key =, device =, dtype =, use_ema =, num_heads = })
 --
 -- path is one of
 --   * a diffkit training checkpoint (ckpt_*.safetensors, or a run folder: its
@@ -255,12 +255,9 @@ function M.dit_config(sd, args, o, source)
     classes = (args and args.num_classes) or rows - 1
     dropout = rows == classes + 1 and 0.1 or 0
   end
-  local heads = o.num_heads
-  if not heads and args and type(args.model) == "string" then
-    local size = args.model:match("^DiT%-(%a+)/")
-    heads = ({ S = 6, B = 12, L = 16, XL = 16 })[size or ""]
-  end
-  heads = heads or DIT_HEADS[D]
+  -- heads: --heads, else DiT's model table (models.py DiT_models) when the
+  -- hidden size is one of its sizes (args.model names it in train.py checkpoints)
+  local heads = o.num_heads or DIT_HEADS[D]
   if not heads then
     fail("%s: cannot tell DiT's number of attention heads for hidden size %d (not S/B/L/XL): give --heads N", source, D)
   end
@@ -324,6 +321,7 @@ function M.open(path, o)
   local kind = M.file_kind(path)
   local function finish(exp)
     if o.device then exp.cfg.device = o.device end
+    if o.dtype then exp.cfg.dtype = o.dtype end
     return exp
   end
   if kind == "safetensors" then

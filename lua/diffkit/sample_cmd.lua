@@ -111,6 +111,14 @@ function M.run(exp, o, about)
   local overrides = {}
   if o.sampler then overrides.sampler = spec.sampler(o.sampler, {}) end
   overrides.steps, overrides.cfg = o.steps, o.cfg
+  -- a respaced DDPM schedule (DiT's sample.py --num-sampling-steps): --steps K respaces to K
+  local sc = exp.cfg.sample and exp.cfg.sample.schedule
+  if o.steps and type(sc) == "table" and sc.name == "ddpm" and sc.opts and sc.opts.respacing and sc.opts.respacing ~= "" then
+    local opts = {}
+    for k, v in pairs(sc.opts) do opts[k] = v end
+    opts.respacing = tostring(o.steps)
+    overrides.schedule = spec.schedule("ddpm", opts)
+  end
   local sampler, sched, steps, noise, cfg = exp:sampling(overrides)
   local out = o.out
   local mode = out:match("%.npz$") and "npz" or (out:match("%.png$") and "grid" or "dir")
