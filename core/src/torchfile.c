@@ -891,10 +891,28 @@ static dk_status parse_zip(dk_pt_file *f, dk_error *err) {
     const unsigned char *e = b + eocd;
     uint64_t disk = rd_le(e + 4, 2), cdisk = rd_le(e + 6, 2), nd = rd_le(e + 8, 2), ntot = rd_le(e + 10, 2);
     uint64_t cdsize = rd_le(e + 12, 4), cdoff = rd_le(e + 16, 4);
-    if ((eocd >= 20 && rd_le(b + eocd - 20, 4) == 0x07064b50u) || ntot == 0xffff || cdsize == 0xffffffffu || cdoff == 0xffffffffu)
-        return zerr(f, err, DK_EUNSUPPORTED, "zip64 archive (a file over 4 GiB or 65535 members) is not supported: save the parts separately or convert with torch in Python");
+    size_t cd_limit = eocd;
+    if (eocd >= 20 && rd_le(b + eocd - 20, 4) == 0x07064b50u) {
+        /* zip64 (PyTorch's miniz writes the zip64 records even for small
+         * archives): the locator points at the zip64 end-of-central-directory
+         * record, whose 8-byte counts and offsets replace the 0xffff ones */
+        const unsigned char *loc = b + eocd - 20;
+        uint64_t z64 = rd_le(loc + 8, 8);
+        if (rd_le(loc + 4, 4) || rd_le(loc + 16, 4) > 1) return zerr(f, err, DK_EUNSUPPORTED, "multi-volume zip archive is not supported");
+        if (z64 > eocd - 20 || eocd - 20 - z64 < 56 || rd_le(b + z64, 4) != 0x06064b50u)
+            return zerr(f, err, DK_EFORMAT, "zip64 end-of-central-directory record at %llu is missing (truncated file?)", (unsigned long long)z64);
+        const unsigned char *z = b + z64;
+        disk = rd_le(z + 16, 4);
+        cdisk = rd_le(z + 20, 4);
+        nd = rd_le(z + 24, 8);
+        ntot = rd_le(z + 32, 8);
+        cdsize = rd_le(z + 40, 8);
+        cdoff = rd_le(z + 48, 8);
+        cd_limit = (size_t)z64;
+    }
     if (disk || cdisk || nd != ntot) return zerr(f, err, DK_EUNSUPPORTED, "multi-volume zip archive is not supported");
-    if (cdoff + cdsize > eocd) return zerr(f, err, DK_EFORMAT, "zip central directory (offset %llu, %llu bytes) is outside the file (truncated file?)", (unsigned long long)cdoff, (unsigned long long)cdsize);
+    if (ntot > cd_limit / 46) return zerr(f, err, DK_EFORMAT, "zip archive claims %llu members, more than its directory can hold", (unsigned long long)ntot);
+    if (cdoff > cd_limit || cdsize > cd_limit - cdoff) return zerr(f, err, DK_EFORMAT, "zip central directory (offset %llu, %llu bytes) is outside the file (truncated file?)", (unsigned long long)cdoff, (unsigned long long)cdsize);
     f->zent = calloc(ntot ? ntot : 1, sizeof *f->zent);
     if (!f->zent) return zerr(f, err, DK_ENOMEM, "out of memory");
     size_t p = (size_t)cdoff, cdend = (size_t)(cdoff + cdsize);
@@ -916,14 +934,31 @@ static dk_status parse_zip(dk_pt_file *f, dk_error *err) {
         if (method != 0)
             return zerr(f, err, DK_EUNSUPPORTED, "zip member '%s' is compressed (method %llu%s); torch.save stores members uncompressed: %s", name,
                         (unsigned long long)method, method == 8 ? ", deflate" : "", RESAVE);
-        if (csz == 0xffffffffu || usz == 0xffffffffu || lho == 0xffffffffu)
-            return zerr(f, err, DK_EUNSUPPORTED, "zip member '%s' needs zip64 (over 4 GiB), which is not supported", name);
+        if (csz == 0xffffffffu || usz == 0xffffffffu || lho == 0xffffffffu) {
+            /* the zip64 extra field (id 1) holds the 8-byte values that are 0xffffffff here, in this order */
+            const unsigned char *x = h + 46 + nl, *xe = x + xl;
+            int got = 0;
+            while (xe - x >= 4) {
+                size_t id = (size_t)rd_le(x, 2), sz = (size_t)rd_le(x + 2, 2);
+                if ((size_t)(xe - x - 4) < sz) break;
+                if (id == 1) {
+                    const unsigned char *q = x + 4, *qe = q + sz;
+                    got = 1;
+                    if (usz == 0xffffffffu) { if (qe - q < 8) got = 0; else { usz = rd_le(q, 8); q += 8; } }
+                    if (got && csz == 0xffffffffu) { if (qe - q < 8) got = 0; else { csz = rd_le(q, 8); q += 8; } }
+                    if (got && lho == 0xffffffffu) { if (qe - q < 8) got = 0; else { lho = rd_le(q, 8); q += 8; } }
+                    break;
+                }
+                x += 4 + sz;
+            }
+            if (!got) return zerr(f, err, DK_EFORMAT, "zip member '%s' lacks its zip64 sizes", name);
+        }
         if (csz != usz) return zerr(f, err, DK_EFORMAT, "zip member '%s' is stored with different sizes (%llu and %llu)", name, (unsigned long long)csz, (unsigned long long)usz);
         if (lho > len || len - lho < 30 || rd_le(b + lho, 4) != 0x04034b50u)
             return zerr(f, err, DK_EFORMAT, "zip member '%s': local header at %llu is missing (truncated file?)", name, (unsigned long long)lho);
         size_t lnl = (size_t)rd_le(b + lho + 26, 2), lxl = (size_t)rd_le(b + lho + 28, 2);
         size_t ds = (size_t)lho + 30 + lnl + lxl;
-        if (ds > len || len - ds < csz)
+        if (ds > len || (uint64_t)(len - ds) < csz)
             return zerr(f, err, DK_EFORMAT, "zip member '%s' (%llu bytes at %zu) runs past the end of the file (truncated file?)", name, (unsigned long long)csz, ds);
         f->zent[f->nzent - 1].data = b + ds;
         f->zent[f->nzent - 1].size = (size_t)csz;
@@ -975,8 +1010,18 @@ static dk_status parse_zip(dk_pt_file *f, dk_error *err) {
 
 /* ---------------------------------------------------------------- legacy */
 
-static const unsigned char legacy_magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
-                                             0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+/* the first pickle of a legacy file: torch.serialization's MAGIC_NUMBER
+ * 0x1950a86a20f9469cfc6c as a LONG1, after PROTO (and a FRAME for protocol 4+) */
+static const unsigned char legacy_magic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+
+/* length of the magic-number pickle at the start of buf, 0 if absent */
+static size_t legacy_magic_len(const unsigned char *b, size_t len) {
+    size_t p = 2;
+    if (len < 2 || b[0] != 0x80 || b[1] < 2 || b[1] > 5) return 0;
+    if (len > p && b[p] == 0x95) p += 9;
+    if (len < p || len - p < sizeof legacy_magic || memcmp(b + p, legacy_magic, sizeof legacy_magic)) return 0;
+    return p + sizeof legacy_magic;
+}
 
 typedef struct leg_rec {
     const char *key;
@@ -987,7 +1032,7 @@ typedef struct leg_rec {
 static int cmp_rec(const void *a, const void *b) { return strcmp(((const leg_rec *)a)->key, ((const leg_rec *)b)->key); }
 
 static dk_status parse_legacy(dk_pt_file *f, dk_error *err) {
-    size_t pos = sizeof legacy_magic, used = 0;
+    size_t pos = legacy_magic_len(f->buf, f->len), used = 0;
     dk_pv *v = NULL;
     dk_status st;
     f->legacy = 1;
@@ -1097,7 +1142,7 @@ static dk_pt_file *file_new(const char *label, dk_error *err) {
 
 static dk_status parse_all(dk_pt_file *f, dk_error *err) {
     if (f->len >= 4 && rd_le(f->buf, 4) == 0x04034b50u) DK_TRY(parse_zip(f, err));
-    else if (f->len >= sizeof legacy_magic && !memcmp(f->buf, legacy_magic, sizeof legacy_magic))
+    else if (legacy_magic_len(f->buf, f->len))
         DK_TRY(parse_legacy(f, err));
     else if (f->len >= 262 && !memcmp(f->buf + 257, "ustar", 5))
         return zerr(f, err, DK_EUNSUPPORTED, "a tar torch.save file (PyTorch < 0.4) is not supported: load and re-save it with a recent torch");
