@@ -1532,8 +1532,14 @@ typedef struct jb {
     uint64_t visits, max_visits;
 } jb;
 
+#define PT_JSON_MAX (64u << 20)
+
 static void jput(jb *b, const char *s, size_t n) {
     if (b->oom) return;
+    if (b->n + n > PT_JSON_MAX) { /* shared subtrees can multiply the text */
+        b->oom = 2;
+        return;
+    }
     if (b->n + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 256;
         while (nc < b->n + n + 1) nc *= 2;
@@ -1588,6 +1594,11 @@ static void jfloat(jb *b, double d) {
     jstr(b, t);
 }
 
+static dk_status json_oom(const jb *b, dk_error *err) {
+    if (b->oom == 2) return dk_error_set(err, DK_EFORMAT, "torch file: the JSON text would be longer than %u MiB", PT_JSON_MAX >> 20);
+    return dk_error_set(err, DK_ENOMEM, "torch file: out of memory writing JSON");
+}
+
 static dk_status jval(jb *b, const dk_pv *v, int depth, dk_error *err) {
     char t[64];
     if (++b->visits > b->max_visits || depth > PT_MAX_DEPTH)
@@ -1638,7 +1649,7 @@ static dk_status jval(jb *b, const dk_pv *v, int depth, dk_error *err) {
                 kb.max_visits = b->max_visits;
                 dk_status st = jval(&kb, k, depth + 1, err);
                 if (st == DK_OK && !kb.oom) jquote(b, kb.s ? kb.s : "", kb.n, 0);
-                if (kb.oom) b->oom = 1;
+                if (kb.oom) b->oom = kb.oom;
                 b->visits += kb.visits;
                 free(kb.s);
                 DK_TRY(st);
@@ -1649,7 +1660,7 @@ static dk_status jval(jb *b, const dk_pv *v, int depth, dk_error *err) {
         jstr(b, "}");
     }
     }
-    if (b->oom) return dk_error_set(err, DK_ENOMEM, "torch file: out of memory writing JSON");
+    if (b->oom) return json_oom(b, err);
     return DK_OK;
 }
 
@@ -1659,7 +1670,7 @@ dk_status dk_pv_json(const dk_pv *v, char **out, dk_error *err) {
     jb b = {0};
     b.max_visits = 1u << 22;
     dk_status st = jval(&b, v, 0, err);
-    if (st == DK_OK && b.oom) st = dk_error_set(err, DK_ENOMEM, "torch file: out of memory writing JSON");
+    if (st == DK_OK && b.oom) st = json_oom(&b, err);
     if (st) {
         free(b.s);
         return st;
