@@ -92,7 +92,7 @@ static void test_all_expected(void) {
         nfiles += compare_file(nm, exp);
     }
     closedir(d);
-    DK_CHECK(nfiles == 11);
+    DK_CHECK(nfiles == 12);
 }
 
 static void test_tree(void) {
@@ -257,6 +257,7 @@ static void test_hostile_files(void) {
     refuse("hostile_legacy.pth", DK_EFORMAT, "the main pickle byte 2: pickle global 'os.system' is not allowed", NULL);
     refuse("hostile_bigint.pt", DK_EFORMAT, "does not fit int64", NULL);
     refuse("hostile_view.pt", DK_EFORMAT, "reads element", NULL);
+    refuse("hostile_byteorder_big.pt", DK_EUNSUPPORTED, "not little-endian", NULL);
     refuse("deflated_dtypes.pt", DK_EUNSUPPORTED, "is compressed (method 8, deflate)", "re-save it with torch.save");
     refuse("truncated_dtypes.pt", DK_EFORMAT, "truncated file", NULL);
     refuse("truncated_legacy.pth", DK_EFORMAT, "truncated file", NULL);

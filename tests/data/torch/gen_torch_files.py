@@ -215,6 +215,16 @@ def main():
             data = f.read()
         with open(os.path.join(OUT, "truncated_" + name), "wb") as f:
             f.write(data[: len(data) * 2 // 3])
+    # the members torch >= 2 adds: byteorder ("little" reads, "big" is refused) and .data/serialization_id
+    for order, name in (("little", "byteorder_little.pt"), ("big", "hostile_byteorder_big.pt")):
+        stem = name[:-3]
+        with zipfile.ZipFile(os.path.join(OUT, name), "w", zipfile.ZIP_STORED) as z:
+            for n, d in members:
+                z.writestr(n.replace("dtypes/", stem + "/"), d)
+            z.writestr(stem + "/byteorder", order)
+            z.writestr(stem + "/.data/serialization_id", "1234567890")
+        if order == "little":
+            write_safetensors(os.path.join(OUT, stem + ".expected.safetensors"), list(leaves(dtypes)))
     # a view that reads past its storage: patch the size of 'f32' in data.pkl
     pkl = dict(members)["dtypes/data.pkl"]
     pos = pkl.index(b"K\x03K\x04\x86")  # size (3, 4) of f32
