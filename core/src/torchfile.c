@@ -333,6 +333,11 @@ static dk_status op_global(pk *c, const char *mod, const char *name) {
                 stype = &st_types[k];
             }
     }
+    if (!gid && !strncmp(mod, "torch.nn.modules", 16))
+        return pk_err(c, DK_EFORMAT,
+                      "pickle global '%s.%s' is not allowed: the file holds a whole nn.Module (torch.save(model)); diffkit reads "
+                      "only tensors, containers and scalars: save model.state_dict() with torch in Python instead",
+                      mod, name);
     if (!gid)
         return pk_err(c, DK_EFORMAT,
                       "pickle global '%s.%s' is not allowed (diffkit reads only tensors, containers and scalars; "

@@ -255,6 +255,8 @@ static void test_hostile_files(void) {
            "convert the file with torch in Python");
     refuse("hostile_eval.pt", DK_EFORMAT, "pickle global 'builtins.eval' is not allowed", NULL);
     refuse("hostile_legacy.pth", DK_EFORMAT, "the main pickle byte 2: pickle global 'os.system' is not allowed", NULL);
+    refuse("hostile_module.pt", DK_EFORMAT, "pickle global 'torch.nn.modules.container.Sequential' is not allowed: the file holds a whole nn.Module",
+           "save model.state_dict()");
     refuse("hostile_bigint.pt", DK_EFORMAT, "does not fit int64", NULL);
     refuse("hostile_view.pt", DK_EFORMAT, "reads element", NULL);
     refuse("hostile_byteorder_big.pt", DK_EUNSUPPORTED, "not little-endian", NULL);

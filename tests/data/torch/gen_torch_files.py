@@ -205,6 +205,8 @@ def main():
         f.write(b[:i] + evil)
     # a Python int beyond int64 (LONG1 of 9 bytes)
     save("hostile_bigint.pt", {"n": 2 ** 70}, expected=False)
+    # a whole nn.Module (torch.save(model)): refused, naming its class
+    save("hostile_module.pt", torch.nn.Sequential(torch.nn.Linear(2, 2)), expected=False)
     # a deflated member
     with zipfile.ZipFile(os.path.join(OUT, "deflated_dtypes.pt"), "w", zipfile.ZIP_DEFLATED) as z:
         for n, d in members:
