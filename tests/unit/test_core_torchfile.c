@@ -92,7 +92,7 @@ static void test_all_expected(void) {
         nfiles += compare_file(nm, exp);
     }
     closedir(d);
-    DK_CHECK(nfiles == 12);
+    DK_CHECK(nfiles == 13);
 }
 
 static void test_tree(void) {

@@ -17,6 +17,7 @@ import collections
 import io
 import json
 import os
+import pickle
 import struct
 import sys
 import zipfile
@@ -83,6 +84,50 @@ def save(name, obj, expected=True, **kw):
         base = name.rsplit(".", 1)[0]
         write_safetensors(os.path.join(OUT, base + ".expected.safetensors"), list(leaves(obj)))
     return path
+
+
+class _Storage:
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class _Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.args = (storage, offset, size, stride, False, collections.OrderedDict())
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2, self.args)
+
+
+class _LegacyPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.pid if isinstance(obj, _Storage) else None
+
+
+def write_legacy_storage_view(path):
+    """torch.serialization's legacy layout: magic, 1001, sys_info, the main
+    pickle (persistent ids ('storage', type, root_key, location, numel,
+    view_metadata)), the sorted storage keys, each storage as int64 numel +
+    bytes. 'root' holds 10 floats; 'v' is the view root[3:8]."""
+    root = torch.arange(10, dtype=torch.float32) * 1.5
+    whole = _Storage(("storage", torch.FloatStorage, "root", "cpu", 10, None))
+    view = _Storage(("storage", torch.FloatStorage, "root", "cpu", 10, ("v", 3, 5)))
+    obj = {"whole": _Tensor(whole, 2, (2, 2), (1, 3)), "view": _Tensor(view, 1, (2, 2), (2, 1))}
+    expected = {"whole": root[2:].as_strided((2, 2), (1, 3)), "view": root[3:8][1:].as_strided((2, 2), (2, 1))}
+    buf = io.BytesIO()
+    for x in (0x1950a86a20f9469cfc6c, 1001, {"protocol_version": 1001, "little_endian": True,
+                                            "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+        pickle.dump(x, buf, protocol=2)
+    _LegacyPickler(buf, protocol=2).dump(obj)
+    pickle.dump(["root"], buf, protocol=2)
+    buf.write(struct.pack("<q", 10))
+    buf.write(root.numpy().tobytes())
+    with open(path, "wb") as f:
+        f.write(buf.getvalue())
+    write_safetensors(path.rsplit(".", 1)[0] + ".expected.safetensors", list(expected.items()))
+    loaded = torch.load(path)  # torch itself agrees
+    for k, t in expected.items():
+        assert torch.equal(loaded[k], t), k
 
 
 def main():
@@ -182,6 +227,10 @@ def main():
     save("legacy.pth", {"sd": sd, "views": views, "dtypes": dtypes, "meta": {"epoch": 2}},
          _use_new_zipfile_serialization=False)
     save("legacy_p4.pth", {"views": views}, _use_new_zipfile_serialization=False, pickle_protocol=4)
+
+    # a legacy file with a storage view (view_metadata, written by torch < 1.0 for
+    # tensors on a slice of a storage), made by hand with the format's own pickles
+    write_legacy_storage_view(os.path.join(OUT, "legacy_storage_view.pth"))
 
     # ---- hostile and broken files (no expected file)
     src = os.path.join(OUT, "dtypes.pt")
