@@ -23,7 +23,9 @@ dk_torch_test(convert_legacy ${DK_EXPECT} 0 "wrote 31 tensors"
   ${DK_CLI} convert "${DK_TORCH_DATA}/legacy.pth" "${DK_TORCH_SCRATCH}/legacy.safetensors" --key= --dtype f32)
 dk_torch_test(convert_path ${DK_EXPECT} 0 "wrote 4 tensors"
   ${DK_CLI} convert "${DK_TORCH_DATA}/kdiff_ckpt.pth" "${DK_TORCH_SCRATCH}/model.safetensors" --key model)
-set_tests_properties(torch.convert_kdiff torch.convert_dit torch.convert_legacy torch.convert_path
+dk_torch_test(convert_one_tensor ${DK_EXPECT} 0 "wrote 1 tensors"
+  ${DK_CLI} convert "${DK_TORCH_DATA}/views.pt" "${DK_TORCH_SCRATCH}/one.safetensors" --key transpose)
+set_tests_properties(torch.convert_kdiff torch.convert_dit torch.convert_legacy torch.convert_path torch.convert_one_tensor
   PROPERTIES FIXTURES_SETUP torch_converted)
 dk_torch_test(convert_check ${DK_CLI} run "${CMAKE_CURRENT_SOURCE_DIR}/lua/torch_convert_check.lua"
   "${DK_TORCH_SCRATCH}" "${DK_TEST_DATA}")

@@ -30,6 +30,8 @@ static const char convert_help[] =
     "\n"
     "The output's metadata holds the source file, the key, and the checkpoint's\n"
     "'config' (k-diffusion) and 'args' (DiT) entries as JSON text when present.\n"
+    "A KEY (or file) that is a single tensor is written under the last part of\n"
+    "KEY ('tensor' for a file that is one tensor).\n"
     "OUT is written atomically (OUT.tmp.<pid>, then renamed).\n"
     "\n"
     "exit status: 0 written, 1 unreadable or refused file, 2 usage error\n";
@@ -103,7 +105,18 @@ static int cmd_convert(int argc, char **argv) {
     size_t n = 0;
     int rc = 1;
     dk_st_writer *w = NULL;
-    if (dk_pt_state_dict(f, key, &a, &n, &err) != DK_OK) goto done;
+    const dk_pv *sel = NULL;
+    if (dk_pt_find(f, key, &sel, &err) != DK_OK) goto done;
+    if (dk_pv_kind_of(sel) == DK_PV_TENSOR) { /* one tensor: named after the last part of its key */
+        const char *dot = strrchr(key, '.');
+        if (!(a = calloc(1, sizeof *a)) || !(a[0].name = strdup(*key ? (dot ? dot + 1 : key) : "tensor"))) {
+            dk_error_set(&err, DK_ENOMEM, "out of memory");
+            goto done;
+        }
+        a[0].value = sel;
+        n = 1;
+    } else if (dk_pt_state_dict(f, key, &a, &n, &err) != DK_OK)
+        goto done;
     if (!n) {
         dk_error_set(&err, DK_ENOTFOUND, "%s: no tensors under '%s'", in, *key ? key : "(the whole file)");
         goto done;

@@ -53,4 +53,7 @@ check.ok(meta.args:find('"model": "DiT-XL/2"', 1, true), "args JSON: " .. tostri
 w, nw = expected("legacy.expected.safetensors", "")
 meta = same("legacy.safetensors", w, nw, true)
 check.eq(meta.source_format, "torch.save legacy")
+local one = dk.load(out .. "/one.safetensors")
+w = expected("views.expected.safetensors", "")
+check.eq(one.transpose:max_abs_diff(w.transpose), 0, "a single tensor under its key")
 print("ok")
