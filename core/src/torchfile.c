@@ -840,7 +840,7 @@ static void pk_free(pk *c) {
     free(c->memo);
 }
 
-/* Runs the pickle at buf[off..len); *end_off is the offset after its STOP. */
+/* Runs the pickle s[0..n); *used is the number of bytes up to and including its STOP. */
 static dk_status unpickle(dk_pt_file *f, const unsigned char *s, size_t n, const char *what, int legacy, dk_pv **out,
                           size_t *used, dk_error *err) {
     pk c;
@@ -1050,9 +1050,7 @@ static dk_status parse_legacy(dk_pt_file *f, dk_error *err) {
     const dk_pv *le = dk_pv_get(v, "little_endian");
     if (!le || le->kind != DK_PV_BOOL || !le->i) return zerr(f, err, DK_EUNSUPPORTED, "legacy file saved on a big-endian machine (or without sys_info): re-save it on a little-endian one");
     DK_TRY(unpickle(f, f->buf + pos, f->len - pos, "the main pickle", 1, &f->root, &used, err));
-    size_t main_at = pos;
     pos += used;
-    (void)main_at;
     DK_TRY(unpickle(f, f->buf + pos, f->len - pos, "the storage-keys pickle", 1, &v, &used, err));
     pos += used;
     if (v->kind != DK_PV_LIST) return zerr(f, err, DK_EFORMAT, "legacy storage keys are not a list");
