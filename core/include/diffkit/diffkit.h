@@ -5,6 +5,7 @@
 #include "diffkit/tensor.h"
 #include "diffkit/rng.h"
 #include "diffkit/safetensors.h"
+#include "diffkit/torchfile.h"
 #include "diffkit/log.h"
 #include "diffkit/graph.h"
 #include "diffkit/noise.h"
