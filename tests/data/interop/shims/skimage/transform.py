@@ -1,0 +1,2 @@
+def __getattr__(name):
+    raise NotImplementedError(f"skimage shim: skimage.transform.{name} not available")
