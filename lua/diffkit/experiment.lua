@@ -464,17 +464,29 @@ local function data_tag(d)
   return "data"
 end
 
--- The feature network: a FeatNet, a path to a feature-net file, or nil =
--- diffkit's own classifier for the dataset (cached; trained on first use).
--- Returns the net and a string identifying it in cache keys.
+-- The feature network: a FeatNet or Inception, "inception:PATH" (pytorch-fid's
+-- FID Inception from the user's weights file, docs/interop-inception.md), a
+-- path to a feature-net file, or nil = diffkit's own classifier for the
+-- dataset (cached; trained on first use).
+-- Returns the net and a string identifying it in cache keys (name @ file).
 function Experiment:feature_net(features, quiet)
   features = features or (self.cfg.eval and self.cfg.eval.features)
-  if type(features) == "userdata" then return features, features:name() end
+  if type(features) == "userdata" then
+    return features, features:name() .. (features.path and ("@" .. features:path()) or "")
+  end
+  if type(features) == "string" and features:sub(1, 10) == "inception:" then
+    local path = features:sub(11)
+    if path == "" then error("exp:evaluate: features = \"inception:PATH\" needs the weights file after the colon", 3) end
+    local net = core.inception_load(path)
+    return net, net:name() .. "@" .. path
+  end
   if type(features) == "string" then
     local net = core.featnet_load(features)
     return net, net:name() .. "@" .. features
   end
-  if features ~= nil then error("exp:evaluate: features must be nil, a feature-net file path or a FeatNet", 3) end
+  if features ~= nil then
+    error("exp:evaluate: features must be nil, \"inception:PATH\", a feature-net file path, a FeatNet or an Inception", 3)
+  end
   if self._featnet then return self._featnet, self._featnet_key end
   local d = self.cfg.data
   local test
