@@ -259,7 +259,7 @@ int dk_inception_tensor_spec(size_t i, char *name, size_t n, int64_t shape[4]) {
 static dk_inception *load_pth(const char *path, dk_error *err) {
     dk_error_set(err, DK_EUNSUPPORTED,
                  "inception: '%s' is a PyTorch .pth file; reading .pth needs the torch reader (torchfile.h), which this "
-                 "build does not have yet: convert it once to .safetensors (docs/interop-inception.md)", path);
+                 "build does not have yet: convert it once with tools/pth_to_safetensors.py (docs/interop-inception.md)", path);
     return NULL;
 }
 
