@@ -7,7 +7,9 @@
  * deterministic formula of (tensor name, element index) (inc_weight here,
  * det_weight in the script). golden.safetensors holds the input images
  * (diffkit's [-1, 1] convention: a grey 1x28x28, a batch of two 3x32x32, a
- * 3x64x64) and torch's float32 features.
+ * 3x64x64; these are also regenerated here from the formula and must agree)
+ * and torch's float32 features, also of a grey 1x301x305 (larger than 299,
+ * not square: bilinear downsampling) whose input is only regenerated.
  *
  * Tolerance: |ours - torch| <= 1e-4 + 1e-4 |torch| per feature. Justification:
  * torch's own float32 features differ from its float64 ones by at most
@@ -65,6 +67,14 @@ static dk_tensor *inc_weight(const char *name, int nd, const int64_t *shape) {
     return t;
 }
 
+/* the golden's input images: (float)(2u - 1) * 1.05f (img() in the script) */
+static dk_tensor *gen_input(const char *name, const int64_t *shape) {
+    dk_tensor *t = dk_tensor_new(DK_F32, 4, shape, &dk_test_err);
+    uint64_t seed = fnv1a64(name);
+    for (size_t i = 0; t && i < t->numel; i++) dk_f32(t)[i] = (float)(2 * unit(seed, i) - 1) * 1.05f;
+    return t;
+}
+
 static size_t NT;
 static char **names;
 static dk_tensor **ts;
@@ -94,7 +104,7 @@ static double compare(const dk_tensor *f, const dk_tensor *g, const char *what) 
         if (d / (1 + fabs(b)) > worst) worst = d / (1 + fabs(b));
         if (d > worst_abs) worst_abs = d;
     }
-    printf("%-7s: max |ours - torch| = %.3g, max |d| / (1 + |torch|) = %.3g\n", what, worst_abs, worst);
+    printf("%-11s: max |ours - torch| = %.3g, max |d| / (1 + |torch|) = %.3g\n", what, worst_abs, worst);
     return worst;
 }
 
@@ -124,14 +134,21 @@ int main(void) {
     DK_CHECK(dk_inception_dim(net) == 2048);
 
     /* parity with torch */
-    const char *keys[3] = {"grey28", "rgb32", "rgb64"};
-    dk_tensor *in[3], *feat[3];
+    const char *keys[4] = {"grey28", "rgb32", "rgb64", "grey301x305"};
+    const int64_t shapes[4][4] = {{1, 1, 28, 28}, {2, 3, 32, 32}, {1, 3, 64, 64}, {1, 1, 301, 305}};
+    dk_tensor *in[4], *feat[4];
     double worst = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         char a[64], b[64];
         snprintf(a, sizeof a, "input.%s", keys[k]);
         snprintf(b, sizeof b, "features.%s", keys[k]);
-        in[k] = dk_st_get(gold, a, &dk_test_err);
+        in[k] = gen_input(a, shapes[k]);
+        if (k < 3) { /* the stored inputs are the formula's */
+            dk_tensor *stored = dk_st_get(gold, a, &dk_test_err);
+            DK_CHECK(stored && in[k] && stored->numel == in[k]->numel &&
+                     !memcmp(stored->data, in[k]->data, sizeof(float) * in[k]->numel));
+            dk_tensor_free(stored);
+        }
         dk_tensor *g = dk_st_get(gold, b, &dk_test_err);
         feat[k] = in[k] ? dk_inception_features(net, in[k], 50, &dk_test_err) : NULL;
         double w = compare(feat[k], g, keys[k]);
@@ -213,7 +230,7 @@ int main(void) {
     dk_inception_free(net2);
     if (!(keep_path && *keep_path)) remove(st);
 
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         dk_tensor_free(in[k]);
         dk_tensor_free(feat[k]);
     }
