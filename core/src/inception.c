@@ -627,18 +627,18 @@ static void blas_single_thread(void) {
     if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
 }
 
-/* features of images [0, N) of src into out (F64 rows of 2048), `batch` at a time */
-static dk_status run_images(dk_inception *n, const dk_tensor *src, double *out, dk_error *err) {
+/* features of images [i0, i0 + b) of src into out (F64 rows of 2048) */
+static dk_status run_images(dk_inception *n, const dk_tensor *src, int64_t i0, int64_t b, double *out, dk_error *err) {
     blas_single_thread();
-    int64_t N = src->shape[0], C = src->shape[1], H = src->shape[2], W = src->shape[3];
+    int64_t C = src->shape[1], H = src->shape[2], W = src->shape[3];
     size_t in_n = (size_t)3 * DK_INCEPTION_SIZE * DK_INCEPTION_SIZE, tmp_n = (size_t)(C * H * W);
     int fail = 0;
 #pragma omp parallel for schedule(dynamic, 1) reduction(| : fail)
-    for (int64_t i = 0; i < N; i++) {
+    for (int64_t i = 0; i < b; i++) {
         float *in = malloc(sizeof(float) * in_n), *tmp = malloc(sizeof(float) * tmp_n);
         if (!in || !tmp) fail |= 1;
         else {
-            prepare(src, i, in, tmp);
+            prepare(src, i0 + i, in, tmp);
             if (forward_one(n, in, out + (size_t)i * DK_INCEPTION_DIM)) fail |= 1;
         }
         free(in);
@@ -664,15 +664,7 @@ dk_tensor *dk_inception_features(dk_inception *n, const dk_tensor *images, int64
     if (!out) return NULL;
     for (int64_t i0 = 0; i0 < N; i0 += batch) {
         int64_t b = N - i0 < batch ? N - i0 : batch;
-        dk_tensor *view = dk_tensor_new(images->dtype, 4, (int64_t[]){b, images->shape[1], images->shape[2], images->shape[3]}, err);
-        dk_status st = view ? DK_OK : DK_ENOMEM;
-        if (!st) {
-            size_t per = view->numel / (size_t)b * dk_dtype_size(images->dtype);
-            memcpy(view->data, (const char *)images->data + (size_t)i0 * per, per * (size_t)b);
-            st = run_images(n, view, dk_f64(out) + (size_t)i0 * DK_INCEPTION_DIM, err);
-        }
-        dk_tensor_free(view);
-        if (st) {
+        if (run_images(n, images, i0, b, dk_f64(out) + (size_t)i0 * DK_INCEPTION_DIM, err)) {
             dk_tensor_free(out);
             return NULL;
         }
@@ -704,7 +696,7 @@ dk_tensor *dk_inception_dataset_features(dk_inception *n, const dk_dataset *ds, 
             int64_t lab = 0;
             st = dk_dataset_get(ds, idx ? idx[i0 + i] : i0 + i, dk_f32(img) + (size_t)i * per, &lab, err);
         }
-        if (!st) st = run_images(n, img, dk_f64(out) + (size_t)i0 * DK_INCEPTION_DIM, err);
+        if (!st) st = run_images(n, img, 0, b, dk_f64(out) + (size_t)i0 * DK_INCEPTION_DIM, err);
         dk_tensor_free(img);
         if (st) {
             dk_tensor_free(out);
