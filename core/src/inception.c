@@ -325,54 +325,77 @@ typedef struct act {
     int C, H, W;
 } act;
 
-/* One BasicConv2d (folded): y (c->O, Ho, Wo) = relu(W * im2col(x) + b). y may be
- * a channel slice of a larger buffer (the concatenation of a block). */
-static int conv(const inc_conv *c, const float *x, int H, int W, float *y, int *Ho_, int *Wo_) {
-    int Ho = (H + 2 * c->ph - c->kh) / c->sh + 1, Wo = (W + 2 * c->pw - c->kw) / c->sw + 1;
-    size_t P = (size_t)Ho * (size_t)Wo, K = (size_t)c->C * (size_t)(c->kh * c->kw);
-    const float *cols = x;
-    float *buf = NULL;
-    if (!(c->kh == 1 && c->kw == 1 && c->sh == 1 && c->ph == 0 && c->pw == 0)) {
-        buf = malloc(sizeof(float) * K * P);
-        if (!buf) return -1;
-        for (int ch = 0; ch < c->C; ch++)
-            for (int i = 0; i < c->kh; i++)
-                for (int j = 0; j < c->kw; j++) {
-                    float *row = buf + ((size_t)(ch * c->kh + i) * (size_t)c->kw + (size_t)j) * P;
-                    const float *xc = x + (size_t)ch * (size_t)H * (size_t)W;
-                    /* output columns whose input column ow*sw + j - pw is inside [0, W) */
-                    int off = j - c->pw, lo = off >= 0 ? 0 : (-off + c->sw - 1) / c->sw;
-                    int hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / c->sw + 1;
-                    if (hi > Wo) hi = Wo;
-                    if (lo > hi) lo = hi;
-                    for (int oh = 0; oh < Ho; oh++) {
-                        float *r = row + (size_t)oh * (size_t)Wo;
-                        int ih = oh * c->sh + i - c->ph;
-                        if (ih < 0 || ih >= H) {
-                            memset(r, 0, sizeof(float) * (size_t)Wo);
-                            continue;
-                        }
-                        const float *xr = xc + (size_t)ih * (size_t)W;
-                        for (int ow = 0; ow < lo; ow++) r[ow] = 0;
-                        if (c->sw == 1) memcpy(r + lo, xr + lo + off, sizeof(float) * (size_t)(hi - lo));
-                        else
-                            for (int ow = lo; ow < hi; ow++) r[ow] = xr[ow * c->sw + off];
-                        for (int ow = hi; ow < Wo; ow++) r[ow] = 0;
+#define INC_COL_FLOATS (1u << 18) /* im2col chunk: 1 MB, so that it stays in cache for its GEMM */
+
+/* rows [oh0, oh0 + nr) of the im2col matrix of x into buf: row r = (ch, i, j) of K at buf + r * nr * Wo */
+static void im2col_rows(const inc_conv *c, const float *x, int H, int W, int Wo, int oh0, int nr, float *buf) {
+    size_t Pc = (size_t)nr * (size_t)Wo;
+    for (int ch = 0; ch < c->C; ch++)
+        for (int i = 0; i < c->kh; i++)
+            for (int j = 0; j < c->kw; j++) {
+                float *row = buf + ((size_t)(ch * c->kh + i) * (size_t)c->kw + (size_t)j) * Pc;
+                const float *xc = x + (size_t)ch * (size_t)H * (size_t)W;
+                /* output columns whose input column ow*sw + j - pw is inside [0, W) */
+                int off = j - c->pw, lo = off >= 0 ? 0 : (-off + c->sw - 1) / c->sw;
+                int hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / c->sw + 1;
+                if (hi > Wo) hi = Wo;
+                if (lo > hi) lo = hi;
+                for (int r = 0; r < nr; r++) {
+                    float *out = row + (size_t)r * (size_t)Wo;
+                    int ih = (oh0 + r) * c->sh + i - c->ph;
+                    if (ih < 0 || ih >= H) {
+                        memset(out, 0, sizeof(float) * (size_t)Wo);
+                        continue;
                     }
+                    const float *xr = xc + (size_t)ih * (size_t)W;
+                    for (int ow = 0; ow < lo; ow++) out[ow] = 0;
+                    if (c->sw == 1) memcpy(out + lo, xr + lo + off, sizeof(float) * (size_t)(hi - lo));
+                    else
+                        for (int ow = lo; ow < hi; ow++) out[ow] = xr[ow * c->sw + off];
+                    for (int ow = hi; ow < Wo; ow++) out[ow] = 0;
                 }
-        cols = buf;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->O, (int)P, (int)K, 1.0f, c->w, (int)K, cols, (int)P, 0.0f,
-                y, (int)P);
-    free(buf);
+            }
+}
+
+/* bias + ReLU on columns [p0, p0 + n) of y [O, P] */
+static void bias_relu(const inc_conv *c, float *y, size_t P, size_t p0, size_t n) {
     for (int o = 0; o < c->O; o++) {
-        float *yo = y + (size_t)o * P, b = c->b[o];
-        for (size_t p = 0; p < P; p++) {
+        float *yo = y + (size_t)o * P + p0, b = c->b[o];
+        for (size_t p = 0; p < n; p++) {
             float v = yo[p] + b;
             yo[p] = v > 0 ? v : 0;
         }
     }
+}
+
+/* One BasicConv2d (folded): y (c->O, Ho, Wo) = relu(W * im2col(x) + b). y may be
+ * a channel slice of a larger buffer (the concatenation of a block). A 1x1
+ * stride-1 conv is one GEMM on x itself; others run in chunks of output rows
+ * (im2col of the chunk, one GEMM into those columns of y, bias + ReLU). */
+static int conv(const inc_conv *c, const float *x, int H, int W, float *y, int *Ho_, int *Wo_) {
+    int Ho = (H + 2 * c->ph - c->kh) / c->sh + 1, Wo = (W + 2 * c->pw - c->kw) / c->sw + 1;
+    size_t P = (size_t)Ho * (size_t)Wo, K = (size_t)c->C * (size_t)(c->kh * c->kw);
     *Ho_ = Ho, *Wo_ = Wo;
+    if (c->kh == 1 && c->kw == 1 && c->sh == 1 && c->ph == 0 && c->pw == 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->O, (int)P, (int)K, 1.0f, c->w, (int)K, x, (int)P,
+                    0.0f, y, (int)P);
+        bias_relu(c, y, P, 0, P);
+        return 0;
+    }
+    size_t rows = INC_COL_FLOATS / (K * (size_t)Wo);
+    if (rows < 1) rows = 1;
+    if (rows > (size_t)Ho) rows = (size_t)Ho;
+    float *buf = malloc(sizeof(float) * K * rows * (size_t)Wo);
+    if (!buf) return -1;
+    for (int oh0 = 0; oh0 < Ho; oh0 += (int)rows) {
+        int nr = Ho - oh0 < (int)rows ? Ho - oh0 : (int)rows;
+        size_t Pc = (size_t)nr * (size_t)Wo, p0 = (size_t)oh0 * (size_t)Wo;
+        im2col_rows(c, x, H, W, Wo, oh0, nr, buf);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->O, (int)Pc, (int)K, 1.0f, c->w, (int)K, buf, (int)Pc,
+                    0.0f, y + p0, (int)P);
+        bias_relu(c, y, P, p0, Pc);
+    }
+    free(buf);
     return 0;
 }
 
