@@ -11,7 +11,7 @@ if [ -z "${OMP_WAIT_POLICY:-}" ] && [ -z "${GOMP_SPINCOUNT:-}" ]; then export GO
 cmake --build "$BUILD" -j2 --target diffkit >/dev/null
 cc -O2 -march=native -o "$BUILD/inception_bench" "$ROOT/bench/inception_bench.c" -I"$ROOT/core/include" \
   -L"$BUILD/core" -Wl,-rpath,"$BUILD/core" -ldiffkit -lm
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $THREADS threads, batch $BATCH"
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(getconf _NPROCESSORS_ONLN) cores, $THREADS threads, batch $BATCH"
 echo "load average before diffkit: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BUILD/inception_bench" "$BATCH" "$REPS"
 echo "load average before torch:   $(cut -d' ' -f1-3 /proc/loadavg)"
