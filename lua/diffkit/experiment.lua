@@ -528,6 +528,9 @@ end
 -- with the experiment's sample settings and EMA weights (exp:sample), in
 -- batches of `batch`, batch i drawn with seed (seed * 100003 + i); or the
 -- given `images` tensor [N, C, H, W] instead of sampling.
+-- features = "inception:PATH": pytorch-fid's FID Inception from the user's
+-- weights file (features "inception-2015-12-05", accuracy nil;
+-- docs/interop-inception.md).
 function Experiment:evaluate(o)
   o = o or {}
   check_keys(o, EVAL_KEYS, "exp:evaluate", 3)
