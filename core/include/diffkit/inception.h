@@ -64,7 +64,7 @@ int64_t dk_inception_dim(const dk_inception *n);      /* 2048 */
 /* Features of images [N, C, H, W] (F32/F64, C = 1 or 3, in [-1, 1]) ->
  * F64 [N, 2048] (as dk_featnet_features), computed `batch` images at a time
  * (OpenMP over the images of a batch, one single-threaded BLAS call per
- * conv; memory ~40 MB per thread). */
+ * conv; memory: the folded weights, 95 MB, and ~12 MB per thread). */
 dk_tensor *dk_inception_features(dk_inception *n, const dk_tensor *images, int64_t batch, dk_error *err);
 /* Features of dataset images idx[0..count) (idx NULL: 0..count-1) -> F64 [count, 2048]. */
 dk_tensor *dk_inception_dataset_features(dk_inception *n, const dk_dataset *ds, const int64_t *idx, int64_t count,
