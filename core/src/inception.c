@@ -46,6 +46,7 @@ struct dk_inception {
     inc_conv conv[INC_MAX_CONVS];
     int n_conv;
     char path[1024];
+    char digest[17];
 };
 
 /* ---- the architecture ------------------------------------------------------------ */
@@ -227,6 +228,15 @@ dk_inception *dk_inception_from_tensors(size_t n, const char *const *names, dk_t
         dk_inception_free(net);
         return NULL;
     }
+    uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a 64 over the folded weights' bytes */
+    for (int i = 0; i < net->n_conv; i++) {
+        const inc_conv *c = &net->conv[i];
+        size_t nw = (size_t)c->O * (size_t)c->C * (size_t)(c->kh * c->kw);
+        const unsigned char *pw = (const unsigned char *)c->w, *pb = (const unsigned char *)c->b;
+        for (size_t k = 0; k < nw * sizeof(float); k++) h = (h ^ pw[k]) * 0x100000001B3ull;
+        for (size_t k = 0; k < (size_t)c->O * sizeof(float); k++) h = (h ^ pb[k]) * 0x100000001B3ull;
+    }
+    snprintf(net->digest, sizeof net->digest, "%016llx", (unsigned long long)h);
     return net;
 }
 
@@ -317,6 +327,7 @@ void dk_inception_free(dk_inception *n) {
 const char *dk_inception_name(const dk_inception *n) { (void)n; return DK_INCEPTION_NAME; }
 const char *dk_inception_path(const dk_inception *n) { return n->path; }
 int64_t dk_inception_dim(const dk_inception *n) { (void)n; return DK_INCEPTION_DIM; }
+const char *dk_inception_digest(const dk_inception *n) { return n->digest; }
 
 /* ---- the forward pass of one image ------------------------------------------------ */
 

@@ -13,7 +13,7 @@
  *            net:classify(ds, limit = 0) -> accuracy, net:save(path), net:train_seconds()
  *   dk.inception_load(path) -> Inception (pytorch-fid's FID Inception, diffkit/inception.h; .safetensors
  *       of the pt_inception-2015-12-05 state dict): net:name() = "inception-2015-12-05", net:dim() = 2048,
- *       net:path(), net:accuracy() = nil, net:features(images, batch = 50), net:dataset_features(ds, n, seed, batch)
+ *       net:path(), net:digest() (16 hex digits of the folded weights), net:accuracy() = nil, net:features(images, batch = 50), net:dataset_features(ds, n, seed, batch)
  *       (the same subset rule as FeatNet's), net:release()
  *   dk.fid(feats_a, feats_b) -> number ; dk.kid(feats_a, feats_b, max_size = 5000) -> number
  *   dk.st_meta(path) -> { key = value } (a safetensors file's metadata only)
@@ -216,6 +216,7 @@ static int l_inception_load(lua_State *L) {
 static int in_name(lua_State *L) { lua_pushstring(L, dk_inception_name(inception_at(L, 1))); return 1; }
 static int in_dim(lua_State *L) { lua_pushinteger(L, dk_inception_dim(inception_at(L, 1))); return 1; }
 static int in_path(lua_State *L) { lua_pushstring(L, dk_inception_path(inception_at(L, 1))); return 1; }
+static int in_digest(lua_State *L) { lua_pushstring(L, dk_inception_digest(inception_at(L, 1))); return 1; }
 static int in_accuracy(lua_State *L) { inception_at(L, 1); lua_pushnil(L); return 1; }
 
 static int in_features(lua_State *L) {
@@ -241,7 +242,7 @@ static int in_dataset_features(lua_State *L) {
     return 1;
 }
 
-static const luaL_Reg inception_methods[] = {{"name", in_name}, {"dim", in_dim}, {"path", in_path},
+static const luaL_Reg inception_methods[] = {{"name", in_name}, {"dim", in_dim}, {"path", in_path}, {"digest", in_digest},
                                              {"accuracy", in_accuracy}, {"features", in_features},
                                              {"dataset_features", in_dataset_features}, {"release", inception_release},
                                              {NULL, NULL}};

@@ -468,17 +468,18 @@ end
 -- FID Inception from the user's weights file, docs/interop-inception.md), a
 -- path to a feature-net file, or nil = diffkit's own classifier for the
 -- dataset (cached; trained on first use).
--- Returns the net and a string identifying it in cache keys (name @ file).
+-- Returns the net and a string identifying it in cache keys (name @ file, and
+-- for Inception # a digest of its weights).
 function Experiment:feature_net(features, quiet)
   features = features or (self.cfg.eval and self.cfg.eval.features)
   if type(features) == "userdata" then
-    return features, features:name() .. (features.path and ("@" .. features:path()) or "")
+    return features, features:name() .. (features.digest and ("@" .. features:path() .. "#" .. features:digest()) or "")
   end
   if type(features) == "string" and features:sub(1, 10) == "inception:" then
     local path = features:sub(11)
     if path == "" then error("exp:evaluate: features = \"inception:PATH\" needs the weights file after the colon", 3) end
     local net = core.inception_load(path)
-    return net, net:name() .. "@" .. path
+    return net, net:name() .. "@" .. path .. "#" .. net:digest()
   end
   if type(features) == "string" then
     local net = core.featnet_load(features)

@@ -3,7 +3,7 @@
 -- unit.eval_inception writes (DK_INCEPTION_WEIGHTS; a CTest fixture):
 --   - exp:feature_net("inception:PATH") gives the Inception userdata: name
 --     inception-2015-12-05, 2048 features, accuracy nil, a cache key naming
---     the network and the file;
+--     the network, the file and a digest of the weights;
 --   - its features of the golden images match torch's (as the C test);
 --   - real features are cached per (network, file, n, seed) apart from the
 --     own network's;
@@ -49,7 +49,8 @@ local net, key = exp:feature_net("inception:" .. weights, true)
 check.eq(net:name(), "inception-2015-12-05", "name")
 check.eq(net:dim(), 2048, "dim")
 check.eq(net:accuracy(), nil, "no accuracy for Inception")
-check.eq(key, "inception-2015-12-05@" .. weights, "cache key names the network and the file")
+check.ok(net:digest():match("^%x+$") and #net:digest() == 16, "digest: 16 hex digits")
+check.eq(key, "inception-2015-12-05@" .. weights .. "#" .. net:digest(), "cache key: network, file and weights digest")
 
 -- parity through Lua: the golden images (same weights formula as torch's)
 local gold = dk.load(here .. "../data/inception/golden.safetensors")

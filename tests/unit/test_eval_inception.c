@@ -22,7 +22,8 @@
  * Also: batch size and thread count do not change the features (bitwise);
  * a missing or wrong-shaped tensor gives an error naming it and the expected
  * shape; .pth files give the "needs the torch reader" error; a .safetensors
- * written from the tensors loads to the same features (bitwise).
+ * written from the tensors loads to the same features (bitwise) and digest;
+ * changing one weight changes the digest.
  * DK_INCEPTION_WEIGHTS_OUT=path keeps that file (for the Lua test). */
 #include <math.h>
 #include <stdio.h>
@@ -197,6 +198,14 @@ int main(void) {
     dk_tensor_free(ts[miss]);
     ts[miss] = keep;
 
+    /* the digest (cache keys) changes with any weight */
+    float w0 = dk_f32(ts[NT - 1])[3];
+    dk_f32(ts[NT - 1])[3] = w0 * 1.5f;
+    dk_inception *net3 = dk_inception_from_tensors(NT, (const char *const *)names, ts, &dk_test_err);
+    DK_CHECK(net3 && strcmp(dk_inception_digest(net3), dk_inception_digest(net)));
+    dk_inception_free(net3);
+    dk_f32(ts[NT - 1])[3] = w0;
+
     /* .pth: the clear not-yet error */
     const char *dir = dk_test_tmpdir("inception");
     char pth[4200], st[4200];
@@ -226,6 +235,7 @@ int main(void) {
     dk_tensor *f2 = net2 && in[0] ? dk_inception_features(net2, in[0], 50, &dk_test_err) : NULL;
     DK_CHECK(same(f2, feat[0]));
     DK_CHECK(net2 && !strcmp(dk_inception_path(net2), st));
+    DK_CHECK(net2 && !strcmp(dk_inception_digest(net2), dk_inception_digest(net)) && strlen(dk_inception_digest(net)) == 16);
     dk_tensor_free(f2);
     dk_inception_free(net2);
     if (!(keep_path && *keep_path)) remove(st);

@@ -60,6 +60,9 @@ int dk_inception_tensor_spec(size_t i, char *name, size_t n, int64_t shape[4]);
 const char *dk_inception_name(const dk_inception *n); /* DK_INCEPTION_NAME */
 const char *dk_inception_path(const dk_inception *n); /* the file it was loaded from ("" if from tensors) */
 int64_t dk_inception_dim(const dk_inception *n);      /* 2048 */
+/* 16 hex digits: FNV-1a 64 of the folded F32 weights and biases, so that
+ * caches keyed on it never mix networks with different weights. */
+const char *dk_inception_digest(const dk_inception *n);
 
 /* Features of images [N, C, H, W] (F32/F64, C = 1 or 3, in [-1, 1]) ->
  * F64 [N, 2048] (as dk_featnet_features), computed `batch` images at a time
