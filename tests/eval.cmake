@@ -14,3 +14,17 @@ add_test(NAME integration.eval_experiment
          COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/lua/eval_experiment.lua)
 set_tests_properties(integration.eval_experiment PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 600
   ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR};DIFFKIT_BIN=$<TARGET_FILE:diffkit_cli>;DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/diffkit-eval-experiment/cache")
+
+# Standard FID (docs/interop-inception.md): unit.eval_inception (globbed) is the
+# torch parity golden; it also writes the deterministic-hash weights as a
+# .safetensors for integration.eval_inception (`features = "inception:PATH"`
+# through exp:feature_net / real_features and `diffkit eval --features
+# inception:PATH`; one FID at d = 2048, about a minute).
+set(DK_INCEPTION_WEIGHTS "${CMAKE_CURRENT_BINARY_DIR}/inception_random.safetensors")
+set_tests_properties(unit.eval_inception PROPERTIES FIXTURES_SETUP inception_weights
+  ENVIRONMENT "DK_INCEPTION_WEIGHTS_OUT=${DK_INCEPTION_WEIGHTS}")
+add_test(NAME integration.eval_inception
+         COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/lua/eval_inception.lua)
+set_tests_properties(integration.eval_inception PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 900
+  FIXTURES_REQUIRED inception_weights
+  ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR};DIFFKIT_BIN=$<TARGET_FILE:diffkit_cli>;DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/diffkit-eval-inception/cache;DK_INCEPTION_WEIGHTS=${DK_INCEPTION_WEIGHTS}")

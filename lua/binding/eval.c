@@ -11,18 +11,24 @@
  *            net:dataset_features(ds, n, seed = nil, batch = 100) -> F64 [n, dim]
  *                (the first n images of a seeded permutation of ds; without seed the first n),
  *            net:classify(ds, limit = 0) -> accuracy, net:save(path), net:train_seconds()
+ *   dk.inception_load(path) -> Inception (pytorch-fid's FID Inception, diffkit/inception.h; .safetensors
+ *       of the pt_inception-2015-12-05 state dict): net:name() = "inception-2015-12-05", net:dim() = 2048,
+ *       net:path(), net:digest() (16 hex digits of the folded weights), net:accuracy() = nil, net:features(images, batch = 50), net:dataset_features(ds, n, seed, batch)
+ *       (the same subset rule as FeatNet's), net:release()
  *   dk.fid(feats_a, feats_b) -> number ; dk.kid(feats_a, feats_b, max_size = 5000) -> number
  *   dk.st_meta(path) -> { key = value } (a safetensors file's metadata only)
  *   dk.cache_dir() -> folder ; dk.hash(string) -> 16 hex digits
  *   dk.cat0{ t1, t2, ... } -> F64 tensor: the tensors joined along dim 0 (same trailing shape) */
 #include "dkl.h"
 #include "diffkit/featnet.h"
+#include "diffkit/inception.h"
 #include "diffkit/metrics.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #define DKL_FEATNET "diffkit.FeatNet"
+#define DKL_INCEPTION "diffkit.Inception"
 #define DKL_DATASET_NAME "diffkit.Dataset" /* train.c's Dataset userdata: { dk_dataset *ds } */
 
 typedef struct dkl_dataset_view { dk_dataset *ds; } dkl_dataset_view;
@@ -139,21 +145,25 @@ static int fn_features(lua_State *L) {
     return 1;
 }
 
+/* dataset_features(ds, n, seed, batch): checks n, returns the image indices
+ * (the first n of a seeded permutation, kept on the Lua stack; NULL without seed) */
+static int64_t *subset(lua_State *L, dk_dataset *ds, lua_Integer count) {
+    if (count < 2 || count > ds->count)
+        luaL_error(L, "dataset_features: n = %d, must be in [2, %d] (the dataset's size)", (int)count, (int)ds->count);
+    if (lua_isnoneornil(L, 4)) return NULL;
+    lua_Integer seed = luaL_checkinteger(L, 4);
+    int64_t *perm = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)ds->count, 0);
+    dk_rng r;
+    dk_rng_init(&r, (uint64_t)seed, 0x45560001u); /* evaluation subset stream */
+    dk_rng_permutation(&r, perm, (size_t)ds->count);
+    return perm;
+}
+
 static int fn_dataset_features(lua_State *L) {
     dk_featnet *n = featnet_at(L, 1);
     dk_dataset *ds = dataset_at(L, 2);
     lua_Integer count = luaL_checkinteger(L, 3);
-    if (count < 2 || count > ds->count)
-        return luaL_error(L, "dataset_features: n = %d, must be in [2, %d] (the dataset's size)", (int)count, (int)ds->count);
-    int64_t *idx = NULL;
-    if (!lua_isnoneornil(L, 4)) {
-        lua_Integer seed = luaL_checkinteger(L, 4);
-        int64_t *perm = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)ds->count, 0);
-        dk_rng r;
-        dk_rng_init(&r, (uint64_t)seed, 0x45560001u); /* evaluation subset stream */
-        dk_rng_permutation(&r, perm, (size_t)ds->count);
-        idx = perm;
-    }
+    int64_t *idx = subset(L, ds, count);
     lua_Integer batch = luaL_optinteger(L, 5, 100);
     dkl_tensor *o = dkl_tensor_push_empty(L);
     dk_error err;
@@ -176,6 +186,66 @@ static int fn_save(lua_State *L) {
     if (dk_featnet_save(featnet_at(L, 1), luaL_checkstring(L, 2), &err) != DK_OK) return dkl_error(L, &err);
     return 0;
 }
+
+/* ---- Inception (pytorch-fid's FID network) ---- */
+typedef struct dkl_inception { dk_inception *n; } dkl_inception;
+
+static dk_inception *inception_at(lua_State *L, int idx) {
+    dkl_inception *u = luaL_checkudata(L, idx, DKL_INCEPTION);
+    if (!u->n) luaL_argerror(L, idx, "inception network was already released");
+    return u->n;
+}
+
+static int inception_release(lua_State *L) {
+    dkl_inception *u = luaL_checkudata(L, 1, DKL_INCEPTION);
+    dk_inception_free(u->n);
+    u->n = NULL;
+    return 0;
+}
+
+static int l_inception_load(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    dkl_inception *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->n = NULL;
+    luaL_setmetatable(L, DKL_INCEPTION);
+    dk_error err;
+    if (!(u->n = dk_inception_load(path, &err))) return dkl_error(L, &err);
+    return 1;
+}
+
+static int in_name(lua_State *L) { lua_pushstring(L, dk_inception_name(inception_at(L, 1))); return 1; }
+static int in_dim(lua_State *L) { lua_pushinteger(L, dk_inception_dim(inception_at(L, 1))); return 1; }
+static int in_path(lua_State *L) { lua_pushstring(L, dk_inception_path(inception_at(L, 1))); return 1; }
+static int in_digest(lua_State *L) { lua_pushstring(L, dk_inception_digest(inception_at(L, 1))); return 1; }
+static int in_accuracy(lua_State *L) { inception_at(L, 1); lua_pushnil(L); return 1; }
+
+static int in_features(lua_State *L) {
+    dk_inception *n = inception_at(L, 1);
+    dk_tensor *img = dkl_tensor_check(L, 2);
+    lua_Integer batch = luaL_optinteger(L, 3, 50);
+    dkl_tensor *o = dkl_tensor_push_empty(L);
+    dk_error err;
+    if (!(o->t = dk_inception_features(n, img, (int64_t)batch, &err))) return dkl_error(L, &err);
+    return 1;
+}
+
+static int in_dataset_features(lua_State *L) {
+    dk_inception *n = inception_at(L, 1);
+    dk_dataset *ds = dataset_at(L, 2);
+    lua_Integer count = luaL_checkinteger(L, 3);
+    int64_t *idx = subset(L, ds, count);
+    lua_Integer batch = luaL_optinteger(L, 5, 50);
+    dkl_tensor *o = dkl_tensor_push_empty(L);
+    dk_error err;
+    if (!(o->t = dk_inception_dataset_features(n, ds, idx, (int64_t)count, (int64_t)batch, &err)))
+        return dkl_error(L, &err);
+    return 1;
+}
+
+static const luaL_Reg inception_methods[] = {{"name", in_name}, {"dim", in_dim}, {"path", in_path}, {"digest", in_digest},
+                                             {"accuracy", in_accuracy}, {"features", in_features},
+                                             {"dataset_features", in_dataset_features}, {"release", inception_release},
+                                             {NULL, NULL}};
 
 static int l_fid(lua_State *L) {
     double f = 0;
@@ -261,7 +331,7 @@ static const luaL_Reg featnet_methods[] = {{"name", fn_name}, {"dim", fn_dim}, {
                                            {"classify", fn_classify}, {"save", fn_save}, {"release", featnet_release},
                                            {NULL, NULL}};
 static const luaL_Reg funcs[] = {{"featnet_default", l_featnet_default}, {"featnet_load", l_featnet_load},
-                                 {"featnet_train", l_featnet_train}, {"fid", l_fid}, {"kid", l_kid},
+                                 {"featnet_train", l_featnet_train}, {"inception_load", l_inception_load}, {"fid", l_fid}, {"kid", l_kid},
                                  {"st_meta", l_st_meta}, {"cache_dir", l_cache_dir}, {"hash", l_hash}, {"cat0", l_cat0},
                                  {NULL, NULL}};
 
@@ -271,6 +341,13 @@ static int open_eval(lua_State *L) {
     luaL_setfuncs(L, featnet_methods, 0);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, featnet_release);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, DKL_INCEPTION);
+    lua_newtable(L);
+    luaL_setfuncs(L, inception_methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, inception_release);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
     luaL_setfuncs(L, funcs, 0);

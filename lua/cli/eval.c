@@ -1,4 +1,4 @@
-/* eval.c: `diffkit eval CHECKPOINT [--n N] [--batch B] [--features FILE] [--seed S]`
+/* eval.c: `diffkit eval CHECKPOINT [--n N] [--batch B] [--features FILE|inception:PATH] [--seed S]`
  * — FID and KID of a training checkpoint (docs/evaluation.md).
  *
  * The checkpoint's metadata "config" holds the experiment config text that
@@ -16,7 +16,7 @@
 
 
 static const char eval_help[] =
-    "usage: diffkit eval CHECKPOINT [--n N] [--batch B] [--features FILE] [--seed S]\n"
+    "usage: diffkit eval CHECKPOINT [--n N] [--batch B] [--features FILE|inception:PATH] [--seed S]\n"
     "\n"
     "Computes FID and KID of the model in CHECKPOINT (a ckpt_*.safetensors written\n"
     "by exp:train, or a run folder: its `latest` checkpoint) against the dataset\n"
@@ -28,10 +28,15 @@ static const char eval_help[] =
     "  --features FILE a feature-network file (docs/evaluation.md); default: diffkit's\n"
     "                  own classifier for the dataset, trained once and cached under\n"
     "                  $DIFFKIT_CACHE or ~/.cache/diffkit/features\n"
+    "  --features inception:PATH\n"
+    "                  the standard FID network: pytorch-fid's Inception (2015-12-05 port,\n"
+    "                  bilinear resize to 299x299, 2048-d pool features) from the weights\n"
+    "                  file PATH the user supplies (docs/interop-inception.md); numbers are\n"
+    "                  named fid[inception-2015-12-05] (and differ from clean-fid's)\n"
     "  --seed S        seed of the real subset and of the samples (default 0)\n"
     "\n"
     "Every number is named after its feature network, e.g. fid[fmnist-cnn-v2]:\n"
-    "these are NOT comparable with Inception FIDs.\n"
+    "these are NOT comparable with Inception FIDs (fid[inception-2015-12-05]).\n"
     "\n"
     "exit status: 0 success, 1 failure, 2 usage error\n";
 

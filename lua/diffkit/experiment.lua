@@ -464,17 +464,30 @@ local function data_tag(d)
   return "data"
 end
 
--- The feature network: a FeatNet, a path to a feature-net file, or nil =
--- diffkit's own classifier for the dataset (cached; trained on first use).
--- Returns the net and a string identifying it in cache keys.
+-- The feature network: a FeatNet or Inception, "inception:PATH" (pytorch-fid's
+-- FID Inception from the user's weights file, docs/interop-inception.md), a
+-- path to a feature-net file, or nil = diffkit's own classifier for the
+-- dataset (cached; trained on first use).
+-- Returns the net and a string identifying it in cache keys (name @ file, and
+-- for Inception # a digest of its weights).
 function Experiment:feature_net(features, quiet)
   features = features or (self.cfg.eval and self.cfg.eval.features)
-  if type(features) == "userdata" then return features, features:name() end
+  if type(features) == "userdata" then
+    return features, features:name() .. (features.digest and ("@" .. features:path() .. "#" .. features:digest()) or "")
+  end
+  if type(features) == "string" and features:sub(1, 10) == "inception:" then
+    local path = features:sub(11)
+    if path == "" then error("exp:evaluate: features = \"inception:PATH\" needs the weights file after the colon", 3) end
+    local net = core.inception_load(path)
+    return net, net:name() .. "@" .. path .. "#" .. net:digest()
+  end
   if type(features) == "string" then
     local net = core.featnet_load(features)
     return net, net:name() .. "@" .. features
   end
-  if features ~= nil then error("exp:evaluate: features must be nil, a feature-net file path or a FeatNet", 3) end
+  if features ~= nil then
+    error("exp:evaluate: features must be nil, \"inception:PATH\", a feature-net file path, a FeatNet or an Inception", 3)
+  end
   if self._featnet then return self._featnet, self._featnet_key end
   local d = self.cfg.data
   local test
@@ -516,6 +529,9 @@ end
 -- with the experiment's sample settings and EMA weights (exp:sample), in
 -- batches of `batch`, batch i drawn with seed (seed * 100003 + i); or the
 -- given `images` tensor [N, C, H, W] instead of sampling.
+-- features = "inception:PATH": pytorch-fid's FID Inception from the user's
+-- weights file (features "inception-2015-12-05", accuracy nil;
+-- docs/interop-inception.md).
 function Experiment:evaluate(o)
   o = o or {}
   check_keys(o, EVAL_KEYS, "exp:evaluate", 3)
