@@ -21,6 +21,7 @@
  * bias; OpenMP over the images of a batch, BLAS single-threaded (as the ops
  * in graph.c), so the features do not depend on the thread count. */
 #include "diffkit/inception.h"
+#include "diffkit/torchfile.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -266,11 +267,44 @@ int dk_inception_tensor_spec(size_t i, char *name, size_t n, int64_t shape[4]) {
  * reader (core/include/diffkit/torchfile.h: dk_pt_open, dk_pt_state_dict) is
  * merged, this function opens `path`, gets the state dict as (names, tensors)
  * and returns dk_inception_from_tensors(n, names, tensors, err). */
+static int ends_with(const char *s, const char *suf);
+
+/* Tensors the FID features do not use (pytorch-fid's weights carry the
+ * classifier, and a torchvision state dict the aux head and BN counters). */
+static int unused_tensor(const char *nm) {
+    return !strncmp(nm, "fc.", 3) || !strncmp(nm, "AuxLogits.", 10) || ends_with(nm, "num_batches_tracked");
+}
+
+/* pytorch-fid's pt_inception-2015-12-05-*.pth: a state dict saved by
+ * torch.save (legacy or zip layout), read by diffkit's torch reader
+ * (torchfile.h: no code from the file runs). */
 static dk_inception *load_pth(const char *path, dk_error *err) {
-    dk_error_set(err, DK_EUNSUPPORTED,
-                 "inception: '%s' is a PyTorch .pth file; reading .pth needs the torch reader (torchfile.h), which this "
-                 "build does not have yet: convert it once with tools/pth_to_safetensors.py (docs/interop-inception.md)", path);
-    return NULL;
+    dk_pt_file *f = dk_pt_open(path, err);
+    if (!f) return NULL;
+    dk_pt_named *sd = NULL;
+    size_t n = 0, k = 0;
+    dk_inception *net = NULL;
+    dk_status st = dk_pt_state_dict(f, NULL, &sd, &n, err);
+    const char **names = st ? NULL : calloc(n ? n : 1, sizeof *names);
+    dk_tensor **ts = st ? NULL : calloc(n ? n : 1, sizeof *ts);
+    if (!st && (!names || !ts)) st = dk_error_set(err, DK_ENOMEM, "inception: out of memory");
+    for (size_t i = 0; i < n && !st; i++) {
+        if (unused_tensor(sd[i].name)) continue;
+        names[k] = sd[i].name;
+        if (!(ts[k] = dk_pv_tensor_as(sd[i].value, DK_F32, err))) st = err ? err->code : DK_EIO;
+        else k++;
+    }
+    if (!st) {
+        net = dk_inception_from_tensors(k, names, ts, err);
+        if (!net) dk_error_prefix(err, "'%s'", path);
+        else snprintf(net->path, sizeof net->path, "%s", path);
+    }
+    for (size_t i = 0; i < k; i++) dk_tensor_free(ts[i]);
+    free(names);
+    free(ts);
+    if (sd) dk_pt_named_free(sd, n);
+    dk_pt_close(f);
+    return net;
 }
 
 static int ends_with(const char *s, const char *suf) {
@@ -278,17 +312,18 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-static int is_zip(const char *path) {
+/* a torch.save file: a zip archive, or a legacy pickle (PROTO opcode 0x80) */
+static int is_torch(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
     unsigned char m[4] = {0};
     size_t got = fread(m, 1, 4, f);
     fclose(f);
-    return got == 4 && m[0] == 'P' && m[1] == 'K' && m[2] == 3 && m[3] == 4;
+    return (got == 4 && m[0] == 'P' && m[1] == 'K' && m[2] == 3 && m[3] == 4) || (got >= 1 && m[0] == 0x80);
 }
 
 dk_inception *dk_inception_load(const char *path, dk_error *err) {
-    if (ends_with(path, ".pth") || ends_with(path, ".pt") || is_zip(path)) return load_pth(path, err);
+    if (ends_with(path, ".pth") || ends_with(path, ".pt") || is_torch(path)) return load_pth(path, err);
     dk_st_file *f = dk_st_open(path, err);
     if (!f) return NULL;
     size_t n = dk_st_count(f), k = 0;
@@ -298,7 +333,7 @@ dk_inception *dk_inception_load(const char *path, dk_error *err) {
     dk_status st = names && ts ? DK_OK : dk_error_set(err, DK_ENOMEM, "inception: out of memory");
     for (size_t i = 0; i < n && !st; i++) {
         const char *nm = dk_st_name(f, i);
-        if (!strncmp(nm, "fc.", 3) || !strncmp(nm, "AuxLogits.", 10) || ends_with(nm, "num_batches_tracked")) continue;
+        if (unused_tensor(nm)) continue;
         names[k] = nm;
         if (!(ts[k] = dk_st_get(f, nm, err))) st = err ? err->code : DK_EIO;
         else k++;

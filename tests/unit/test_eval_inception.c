@@ -21,7 +21,8 @@
  *
  * Also: batch size and thread count do not change the features (bitwise);
  * a missing or wrong-shaped tensor gives an error naming it and the expected
- * shape; .pth files give the "needs the torch reader" error; a .safetensors
+ * shape; the weights as a legacy torch.save .pth load to the same network (a
+ * broken .pth is refused by the torch reader); a .safetensors
  * written from the tensors loads to the same features (bitwise) and digest;
  * changing one weight changes the digest.
  * DK_INCEPTION_WEIGHTS_OUT=path keeps that file (for the Lua test). */
@@ -111,6 +112,65 @@ static double compare(const dk_tensor *f, const dk_tensor *g, const char *what) 
 
 static int same(const dk_tensor *a, const dk_tensor *b) {
     return a && b && a->numel == b->numel && !memcmp(a->data, b->data, a->numel * sizeof(double));
+}
+
+/* ---- a legacy torch.save writer (pickle protocol 2), for the .pth case --- */
+static void pk_u32(FILE *f, uint32_t v) { for (int i = 0; i < 4; i++) fputc((int)(v >> (8 * i)) & 0xff, f); }
+static void pk_str(FILE *f, const char *s) { fputc('X', f); pk_u32(f, (uint32_t)strlen(s)); fputs(s, f); } /* BINUNICODE */
+static void pk_int(FILE *f, int64_t v) { fputc('J', f); pk_u32(f, (uint32_t)(int32_t)v); }                  /* BININT */
+
+/* torch.save(OrderedDict(names -> F32 tensors), _use_new_zipfile_serialization=False):
+ * magic number, protocol 1001, sys_info, the state dict with persistent ids
+ * ('storage', torch.FloatStorage, key, 'cpu', numel, None), the key list,
+ * then each storage as an int64 count and its bytes (torch.serialization). */
+static int write_legacy_pth(const char *path, size_t n, const char *const *names, dk_tensor *const *ts) {
+    static const unsigned char magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9,
+                                          0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e};
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fwrite(magic, 1, sizeof magic, f);
+    fputs("\x80\x02M\xe9\x03.", f); /* protocol version 1001 */
+    fputs("\x80\x02}(", f);
+    pk_str(f, "protocol_version"), fputs("M\xe9\x03", f);
+    pk_str(f, "little_endian"), fputc(0x88, f);
+    pk_str(f, "type_sizes"), fputs("}(", f);
+    pk_str(f, "short"), fputs("K\x02", f);
+    pk_str(f, "int"), fputs("K\x04", f);
+    pk_str(f, "long"), fputs("K\x04", f);
+    fputs("uu.", f);
+    fputs("\x80\x02" "ccollections\nOrderedDict\n)R(", f);
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%zu", i);
+        pk_str(f, names[i]);
+        fputs("ctorch._utils\n_rebuild_tensor_v2\n(", f);
+        fputc('(', f), pk_str(f, "storage"), fputs("ctorch\nFloatStorage\n", f);
+        pk_str(f, key), pk_str(f, "cpu"), pk_int(f, (int64_t)ts[i]->numel), fputs("NtQ", f);
+        pk_int(f, 0);
+        fputc('(', f);
+        for (int d = 0; d < ts[i]->ndim; d++) pk_int(f, ts[i]->shape[d]);
+        fputs("t(", f);
+        for (int d = 0; d < ts[i]->ndim; d++) {
+            int64_t stride = 1;
+            for (int e2 = d + 1; e2 < ts[i]->ndim; e2++) stride *= ts[i]->shape[e2];
+            pk_int(f, stride);
+        }
+        fputs("t\x89" "ccollections\nOrderedDict\n)RtR", f);
+    }
+    fputs("u.", f);
+    fputs("\x80\x02](", f);
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%zu", i);
+        pk_str(f, key);
+    }
+    fputs("e.", f);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t c = ts[i]->numel;
+        for (int b = 0; b < 8; b++) fputc((int)(c >> (8 * b)) & 0xff, f);
+        fwrite(ts[i]->data, sizeof(float), ts[i]->numel, f);
+    }
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 int main(void) {
@@ -206,10 +266,27 @@ int main(void) {
     dk_inception_free(net3);
     dk_f32(ts[NT - 1])[3] = w0;
 
-    /* .pth: the clear not-yet error */
+    /* .pth: the same weights as a legacy torch.save file (the layout of
+     * pytorch-fid's pt_inception-2015-12-05-*.pth), written here by hand, load
+     * through the torch reader to the same network; a broken .pth is refused
+     * with the reader's message */
     const char *dir = dk_test_tmpdir("inception");
     char pth[4200], st[4200];
     snprintf(pth, sizeof pth, "%s/pt_inception-2015-12-05-6726825d.pth", dir);
+    DK_CHECK(write_legacy_pth(pth, NT, (const char *const *)names, ts) == 0);
+    dk_inception *netp = dk_inception_load(pth, &dk_test_err);
+    DK_CHECK(netp != NULL);
+    if (netp) {
+        DK_CHECK(!strcmp(dk_inception_digest(netp), dk_inception_digest(net)));
+        dk_tensor *fp_ = in[0] ? dk_inception_features(netp, in[0], 50, &dk_test_err) : NULL;
+        dk_tensor *f0 = in[0] ? dk_inception_features(net, in[0], 50, &dk_test_err) : NULL;
+        DK_CHECK(fp_ && f0 && dk_tensor_same_shape(fp_, f0));
+        for (size_t i = 0; fp_ && f0 && i < f0->numel; i++)
+            if (dk_f64(fp_)[i] != dk_f64(f0)[i]) { dk_test_fail(__FILE__, __LINE__, ".pth feature %zu differs", i); break; }
+        dk_tensor_free(fp_);
+        dk_tensor_free(f0);
+        dk_inception_free(netp);
+    }
     FILE *fp = fopen(pth, "wb");
     if (fp) {
         fputs("PK\003\004not really", fp);
@@ -217,7 +294,7 @@ int main(void) {
     }
     DK_CHECK(dk_inception_load(pth, &e) == NULL);
     printf(".pth: %s\n", e.msg);
-    DK_CHECK(strstr(e.msg, "torch reader") != NULL);
+    DK_CHECK(strstr(e.msg, "pt_inception-2015-12-05-6726825d.pth") != NULL);
 
     /* a .safetensors of the state dict loads to the same network */
     const char *keep_path = getenv("DK_INCEPTION_WEIGHTS_OUT");
