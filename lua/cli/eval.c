@@ -17,11 +17,16 @@
 
 static const char eval_help[] =
     "usage: diffkit eval CHECKPOINT [--n N] [--batch B] [--features FILE|inception:PATH] [--seed S]\n"
+    "                  [--data fashion_mnist|DIR] [--device D] [--key KEY] [--heads H]\n"
     "\n"
     "Computes FID and KID of the model in CHECKPOINT (a ckpt_*.safetensors written\n"
     "by exp:train, or a run folder: its `latest` checkpoint) against the dataset\n"
     "it was trained on, as k-diffusion does: N real training images vs N samples\n"
     "drawn with the EMA weights and the experiment's sample settings.\n"
+    "CHECKPOINT may also be a k-diffusion (HDiT) or facebookresearch/DiT checkpoint\n"
+    "(.pth/.pt, docs/interop.md); those do not name a dataset diffkit can read, so\n"
+    "give --data: fashion_mnist (Debian's package, 32x32 with pad 2) or a folder of\n"
+    "images (resized and centre-cropped to the model's size).\n"
     "\n"
     "  --n N           images on each side (default 2000)\n"
     "  --batch B       sampling / feature batch size (default 100)\n"
@@ -34,6 +39,11 @@ static const char eval_help[] =
     "                  file PATH the user supplies (docs/interop-inception.md); numbers are\n"
     "                  named fid[inception-2015-12-05] (and differ from clean-fid's)\n"
     "  --seed S        seed of the real subset and of the samples (default 0)\n"
+    "  --data D        the real images: fashion_mnist or an image folder (overrides the\n"
+    "                  checkpoint's dataset)\n"
+    "  --device D      cpu (default), cuda or cuda:N\n"
+    "  --key KEY       which weights of a PyTorch checkpoint (diffkit sample --help)\n"
+    "  --heads H       attention heads of a DiT whose width is not S/B/L/XL\n"
     "\n"
     "Every number is named after its feature network, e.g. fid[fmnist-cnn-v2]:\n"
     "these are NOT comparable with Inception FIDs (fid[inception-2015-12-05]).\n"
@@ -41,23 +51,24 @@ static const char eval_help[] =
     "exit status: 0 success, 1 failure, 2 usage error\n";
 
 static const char eval_chunk[] =
-    "local path, n, batch, features, seed = ...\n"
+    "local path, n, batch, features, seed, data, device, key, heads = ...\n"
     "local dk = require 'diffkit'\n"
-    "local E = require 'diffkit.experiment'\n"
-    "local f = io.open(path .. '/latest', 'rb')\n"
-    "if f then local l = f:read('a'):gsub('%s+$', ''); f:close()\n"
-    "  path = l:sub(1, 1) == '/' and l or (path .. '/' .. l) end\n"
-    "local exp = E.Experiment.from_checkpoint(path)\n"
+    "local interop = require 'diffkit.interop'\n"
+    "local exp, about = interop.open(path, { device = device, key = key, num_heads = heads })\n"
+    "if data then exp.cfg.data = interop.data_spec(data, exp) end\n"
+    "interop.check_data(exp, path)\n"
+    "io.stderr:write(about, '\\n')\n"
     "local r = exp:evaluate { n = n, batch = batch, features = features, seed = seed }\n"
     "local acc = r.accuracy_of_feature_net\n"
-    "print(('checkpoint %s (step %s)'):format(path, tostring(exp.checkpoint_step)))\n"
+    "print(('checkpoint %s (step %s)'):format(path, tostring(exp.checkpoint_step or '?')))\n"
     "print(('fid[%s] = %.6g'):format(r.features, r.fid))\n"
     "print(('kid[%s] = %.6g'):format(r.features, r.kid))\n"
     "print(('n = %d, feature net %s test accuracy %s, %d model calls, %.1f s'):format(r.n, r.features,\n"
     "  acc and ('%.2f %%'):format(100 * acc) or 'unknown', r.model_calls, r.seconds))\n";
 
 typedef struct eval_args {
-    const char *path, *features;
+    const char *path, *features, *data, *device, *key;
+    long long heads;
     long long n, batch, seed;
     int status;
 } eval_args;
@@ -77,7 +88,14 @@ static int pmain(lua_State *L) {
     if (a->features) lua_pushstring(L, a->features);
     else lua_pushnil(L);
     lua_pushinteger(L, a->seed);
-    if (lua_pcall(L, 5, 0, 2) != LUA_OK) {
+    const char *more[3] = {a->data, a->device, a->key};
+    for (int i = 0; i < 3; i++) {
+        if (more[i]) lua_pushstring(L, more[i]);
+        else lua_pushnil(L);
+    }
+    if (a->heads > 0) lua_pushinteger(L, a->heads);
+    else lua_pushnil(L);
+    if (lua_pcall(L, 9, 0, 2) != LUA_OK) {
         fprintf(stderr, "diffkit eval: %s\n", lua_tostring(L, -1));
         return 0;
     }
@@ -94,14 +112,22 @@ static int parse_count(const char *opt, const char *v, long long min, long long 
 }
 
 static int cmd_eval(int argc, char **argv) {
-    eval_args a = {NULL, NULL, 2000, 100, 0, 1};
+    eval_args a = {NULL, NULL, NULL, NULL, NULL, 0, 2000, 100, 0, 1};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int r = 0;
         if (!strcmp(s, "--n")) r = parse_count(s, i + 1 < argc ? argv[++i] : NULL, 2, &a.n);
         else if (!strcmp(s, "--batch")) r = parse_count(s, i + 1 < argc ? argv[++i] : NULL, 1, &a.batch);
         else if (!strcmp(s, "--seed")) r = parse_count(s, i + 1 < argc ? argv[++i] : NULL, 0, &a.seed);
-        else if (!strcmp(s, "--features")) {
+        else if (!strcmp(s, "--heads")) r = parse_count(s, i + 1 < argc ? argv[++i] : NULL, 1, &a.heads);
+        else if (!strcmp(s, "--data") || !strcmp(s, "--device") || !strcmp(s, "--key")) {
+            if (i + 1 >= argc) return dk_cli_usage_error("eval", "%s needs a value", s);
+            const char *v = argv[++i];
+            if (!strcmp(s, "--data")) a.data = v;
+            else if (!strcmp(s, "--key")) a.key = v;
+            else if (strcmp(v, "cpu") && strncmp(v, "cuda", 4)) return dk_cli_usage_error("eval", "--device '%s': use cpu, cuda or cuda:N", v);
+            else a.device = v;
+        } else if (!strcmp(s, "--features")) {
             if (i + 1 >= argc) return dk_cli_usage_error("eval", "--features needs a file");
             a.features = argv[++i];
         } else if (s[0] == '-' && s[1]) return dk_cli_usage_error("eval", "unknown option '%s'", s);

@@ -307,6 +307,27 @@ local function pick_key(tree, key, keys, source)
   return tree, nil
 end
 
+-- The data spec of `--data D` (diffkit eval): "fashion_mnist" (32x32, pad 2,
+-- as the paper-table presets) or a folder of images at the model's size.
+function M.data_spec(d, exp)
+  local data = require "diffkit.data"
+  if d == "fashion_mnist" or d == "fashion-mnist" then return data.fashion_mnist { split = "train", pad = 2 } end
+  local fh = io.open(d .. "/.", "rb")
+  if not fh then fail("--data '%s': neither fashion_mnist nor a folder of images", d) end
+  fh:close()
+  local info = core.model_info(exp:model())
+  return data.image_folder { path = d, size = info.image_size, channels = info.in_channels }
+end
+
+-- A checkpoint from elsewhere names no dataset diffkit can read.
+function M.check_data(exp, path)
+  local d = exp.cfg.data
+  if type(d) == "table" and type(d[1]) == "string" and d[1]:match(" dataset$") then
+    fail("%s: the checkpoint does not name a dataset diffkit reads (it was trained on %s): give --data fashion_mnist or --data DIR",
+      path, tostring(d.location or d.type or "an unknown dataset"))
+  end
+end
+
 function M.open(path, o)
   o = o or {}
   local f = io.open(path, "rb")

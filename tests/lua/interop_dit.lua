@@ -69,4 +69,12 @@ local xe = ema:sample { n = n, labels = labels, x = g.z, steps = 10 }
 check.ok(xr:max_abs_diff(xe) > 1e-3, "--no-ema takes 'model', whose samples differ")
 -- no head count for a non-standard width
 check.raises(function() interop.open(data .. "/dit_tiny_ema_only.pt", {}) end, "give --heads N", "heads cannot be guessed")
+-- diffkit eval on a DiT checkpoint needs --data (the checkpoint names no dataset diffkit reads)
+local bin = os.getenv("DIFFKIT_BIN") or arg[-2]
+if bin then
+  local p = io.popen(("'%s' eval '%s/dit_tiny_train.pt' --heads 2 --n 4 2>&1; echo \"rc=$?\""):format(bin, data))
+  local out = p:read("a")
+  p:close()
+  check.ok(out:match("rc=1") and out:match("give %-%-data fashion_mnist or %-%-data DIR"), "diffkit eval asks for --data: " .. out)
+end
 check.finish()
