@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/inception.sh: the FID Inception (docs/interop-inception.md), diffkit vs
+# bench/inception.sh: the FID Inception (docs/interop.md), diffkit vs
 # PyTorch 1.13 (Debian, CPU) on this machine in the same run, batch 50,
 # 3x32x32 images resized to 299x299. Not a test.
 #   bench/inception.sh        env: BATCH (50), REPS (2), THREADS (2), BUILD (build)

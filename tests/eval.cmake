@@ -15,7 +15,7 @@ add_test(NAME integration.eval_experiment
 set_tests_properties(integration.eval_experiment PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 600
   ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR};DIFFKIT_BIN=$<TARGET_FILE:diffkit_cli>;DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/diffkit-eval-experiment/cache")
 
-# Standard FID (docs/interop-inception.md): unit.eval_inception (globbed) is the
+# Standard FID (docs/interop.md): unit.eval_inception (globbed) is the
 # torch parity golden; it also writes the deterministic-hash weights as a
 # .safetensors for integration.eval_inception (`features = "inception:PATH"`
 # through exp:feature_net / real_features and `diffkit eval --features

@@ -1,5 +1,5 @@
 # torch.cmake: the torch.save reader from Lua and `diffkit convert`
-# (docs/interop-torch.md). The C reader itself is unit.core_torchfile and
+# (docs/interop.md). The C reader itself is unit.core_torchfile and
 # fuzz.torchfile. The files are tests/data/torch/ (gen_torch_files.py); no
 # torch is needed at test time.
 set(DK_TORCH_SCRATCH "${CMAKE_CURRENT_BINARY_DIR}/tmp/torch")

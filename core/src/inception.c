@@ -1,5 +1,5 @@
 /* inception.c: the FID Inception network of pytorch-fid (inception.h,
- * docs/interop-inception.md), inference only, F32 on the CPU.
+ * docs/interop.md), inference only, F32 on the CPU.
  *
  * The architecture follows, module by module:
  *  - torchvision.models.inception.Inception3 (torchvision 0.14):

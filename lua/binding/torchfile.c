@@ -1,5 +1,5 @@
 /* torchfile.c: PyTorch torch.save files from Lua (the restricted reader of
- * core/src/torchfile.c; docs/interop-torch.md).
+ * core/src/torchfile.c; docs/interop.md).
  *
  *   local obj = dk.torch_load(path)          -- the saved object as Lua values
  *   local sd  = dk.torch_state_dict(path, key) -- {["0.weight"] = Tensor, ...}

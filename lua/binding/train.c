@@ -26,6 +26,9 @@
  *              on_step = function(info) } -> Tensor F64 [n, C, H, W], model calls
  *   dk.model_info(model) -> { params =, trainable =, macs = (for h, w), num_classes = ... }
  *   dk.load_weights(model, path [, prefix]) ; dk.save_weights(model, path [, meta])
+ *       (path: safetensors, or a torch.save .pt/.pth: prefix "model_ema." picks a
+ *       k-diffusion checkpoint's EMA weights)
+ *   dk.load_state_dict(model, {name = Tensor}, source) -> parameter count
  *   dk.image_grid(images, path, cols) writes a PNG grid of [N, C, H, W] images in [-1, 1]
  *   dk.progress(label, total) -> p:update(done, extra), p:finish(extra) ; dk.time()
  */
@@ -35,6 +38,7 @@
 #include "diffkit/trainer.h"
 #include "diffkit/log.h"
 #include "diffkit/image.h"
+#include "diffkit/torchfile.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -602,10 +606,49 @@ static int l_device_info(lua_State *L) {
     return 1;
 }
 
+/* A PyTorch torch.save file (zip archive or legacy pickle), by its first bytes. */
+static int is_torch_file(const char *path) {
+    unsigned char h[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t k = fread(h, 1, 4, f);
+    fclose(f);
+    return k == 4 && ((h[0] == 'P' && h[1] == 'K' && h[2] == 3 && h[3] == 4) || h[0] == 0x80);
+}
+
+/* dk.load_weights from a torch.save file: the tensor prefix..name of each
+ * parameter (prefix e.g. "model_ema." for a k-diffusion checkpoint). */
+static int load_weights_torch(lua_State *L, dk_instance *m, const char *path, const char *prefix) {
+    dk_error err;
+    dk_pt_file *f = dk_pt_open(path, &err);
+    if (!f) return dkl_error(L, &err);
+    dk_status st = DK_OK;
+    for (size_t i = 0; i < dk_params_count(m->params) && !st; i++) {
+        dk_param *p = dk_params_at(m->params, i);
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", prefix, p->var.name);
+        const dk_pv *v = NULL;
+        st = dk_pt_find(f, name, &v, &err);
+        dk_tensor *t = NULL;
+        if (!st && !(t = dk_pv_tensor_as(v, p->var.value->dtype, &err))) st = err.code;
+        if (!st && !dk_tensor_same_shape(t, p->var.value)) {
+            char a[96], b[96];
+            st = dk_error_set(&err, DK_ESHAPE, "%s: '%s' is %s, the model's parameter is %s", path, name,
+                              dk_shape_str(t, a, sizeof a), dk_shape_str(p->var.value, b, sizeof b));
+        }
+        if (!st) st = dk_tensor_copy(p->var.value, t, &err);
+        dk_tensor_free(t);
+    }
+    dk_pt_close(f);
+    if (st) return dkl_error(L, &err);
+    return 0;
+}
+
 static int l_load_weights(lua_State *L) {
     dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
     const char *path = luaL_checkstring(L, 2);
     const char *prefix = luaL_optstring(L, 3, "");
+    if (is_torch_file(path)) return load_weights_torch(L, m, path, prefix);
     dk_error err;
     dk_st_file *f = dk_st_open(path, &err);
     if (!f) return dkl_error(L, &err);

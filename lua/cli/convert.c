@@ -1,7 +1,7 @@
 /* convert.c: `diffkit convert IN.pt|.pth OUT.safetensors [--key KEY] [--dtype keep|f32]`
  * — the tensors of a PyTorch torch.save checkpoint as a safetensors file,
  * read with diffkit's restricted torch.save reader (core/src/torchfile.c,
- * docs/interop-torch.md): nothing in the checkpoint is executed, and a file
+ * docs/interop.md): nothing in the checkpoint is executed, and a file
  * holding anything but tensors, containers and scalars is refused. */
 #include "cli.h"
 #include "diffkit/diffkit.h"

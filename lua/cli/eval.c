@@ -36,7 +36,7 @@ static const char eval_help[] =
     "  --features inception:PATH\n"
     "                  the standard FID network: pytorch-fid's Inception (2015-12-05 port,\n"
     "                  bilinear resize to 299x299, 2048-d pool features) from the weights\n"
-    "                  file PATH the user supplies (docs/interop-inception.md); numbers are\n"
+    "                  file PATH the user supplies (docs/interop.md); numbers are\n"
     "                  named fid[inception-2015-12-05] (and differ from clean-fid's)\n"
     "  --seed S        seed of the real subset and of the samples (default 0)\n"
     "  --data D        the real images: fashion_mnist or an image folder (overrides the\n"

@@ -465,7 +465,7 @@ local function data_tag(d)
 end
 
 -- The feature network: a FeatNet or Inception, "inception:PATH" (pytorch-fid's
--- FID Inception from the user's weights file, docs/interop-inception.md), a
+-- FID Inception from the user's weights file, docs/interop.md), a
 -- path to a feature-net file, or nil = diffkit's own classifier for the
 -- dataset (cached; trained on first use).
 -- Returns the net and a string identifying it in cache keys (name @ file, and
@@ -531,7 +531,7 @@ end
 -- given `images` tensor [N, C, H, W] instead of sampling.
 -- features = "inception:PATH": pytorch-fid's FID Inception from the user's
 -- weights file (features "inception-2015-12-05", accuracy nil;
--- docs/interop-inception.md).
+-- docs/interop.md).
 function Experiment:evaluate(o)
   o = o or {}
   check_keys(o, EVAL_KEYS, "exp:evaluate", 3)

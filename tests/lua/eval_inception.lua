@@ -1,5 +1,5 @@
 -- eval_inception.lua: `features = "inception:PATH"` end to end (issue: standard
--- FID; docs/interop-inception.md), with the deterministic-hash weights that
+-- FID; docs/interop.md), with the deterministic-hash weights that
 -- unit.eval_inception writes (DK_INCEPTION_WEIGHTS; a CTest fixture):
 --   - exp:feature_net("inception:PATH") gives the Inception userdata: name
 --     inception-2015-12-05, 2048 features, accuracy nil, a cache key naming

@@ -11,7 +11,8 @@
 --     LMS, train.py's demo DPM++(2M) SDE heun eta 0, Heun) match the golden
 --     images computed in float64, here in F64 (tolerance 1e-9 relative to the
 --     largest value) and through `diffkit sample` in the default F32 (1e-4);
---   - --no-ema / key model gives other weights; a wrong key names the keys.
+--   - --no-ema / key model gives other weights; a wrong key names the keys;
+--   - dk.load_weights reads the .pth with a prefix.
 -- Usage: diffkit run tests/lua/interop_kdiffusion.lua [DATA_DIR]
 local here = arg[0]:match("(.*/)") or "./"
 local check = dofile(here .. "check.lua")
@@ -108,5 +109,11 @@ local raw = interop.open(pth, { use_ema = false })
 local xr = raw:sample { n = 4, labels = labels, x = noise, steps = 10 }
 local xe = exp:sample { n = 4, labels = labels, x = noise, steps = 10 }
 check.ok(xr:max_abs_diff(xe) > 1e-3, "--no-ema takes 'model', whose samples differ")
+-- dk.load_weights reads the .pth directly with the key as prefix
+local e3 = interop.open(pth, { use_ema = false })
+dk.load_weights(e3:model(), pth, "model_ema.")
+check.eq(e3:sample { n = 4, labels = labels, x = noise, steps = 10 }:max_abs_diff(xe), 0,
+  "dk.load_weights(model, kdiff_tiny.pth, 'model_ema.') loads the EMA weights")
+check.raises(function() dk.load_weights(e3:model(), pth, "nope.") end, "nope.", "a missing prefix names the tensor")
 check.raises(function() interop.open(pth, { key = "nope" }) end, "no state dict under the key 'nope'", "a wrong key")
 check.finish()

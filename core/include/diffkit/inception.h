@@ -3,7 +3,7 @@
  * use_fid_inception=True, resize_input=True, normalize_input=True,
  * output_blocks=[3]), i.e. the 2015-12-05 TensorFlow Inception port: the
  * 2048-d features of the final average pool. Inference only, CPU, F32
- * (docs/interop-inception.md).
+ * (docs/interop.md).
  *
  * Weights come from a file the user supplies (pytorch-fid's
  * pt_inception-2015-12-05-6726825d.pth, or the same state dict saved as

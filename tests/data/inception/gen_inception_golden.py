@@ -22,7 +22,7 @@ is committed: only the input images and the expected 2048-d features
 (golden.safetensors, ~120 KB).
 
 Inputs follow diffkit's convention: images [N, C, H, W] in [-1, 1]; the
-diffkit route (documented in docs/interop-inception.md) is
+diffkit route (documented in docs/interop.md) is
 x01 = (x + 1) / 2 in float32, grey repeated to 3 channels, then pytorch-fid's
 InceptionV3 (bilinear resize to 299x299, 2 * x - 1, ...). This script does the
 same in torch.
