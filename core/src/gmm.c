@@ -1,4 +1,4 @@
-/* gmm.c: the exact Gaussian-mixture denoiser (see gmm.h; golden README 4.1).
+/* gmm.c: the exact Gaussian-mixture denoiser (see gmm.h; tests/data/golden/FORMAT.md 4.1).
  * Float64 throughout; the responsibilities use log-sum-exp so that far-away
  * points and sigma = 0 stay finite. */
 #include "diffkit/gmm.h"

@@ -3,7 +3,7 @@
  * the closed form x(sigma) = mu + (x0 - mu) sqrt(s^2 + sigma^2)/sqrt(s^2 + sigma_0^2)):
  *  - ddim with eta = 0 equals euler on the same sigmas (the VE-frame identity),
  *    and ddim with eta > 0 equals euler_ancestral with the same noise;
- *  - the noise draws per sampler (golden README 4.3) with a counting source;
+ *  - the noise draws per sampler (tests/data/golden/FORMAT.md 4.3) with a counting source;
  *  - no noise source: discarded draws are skipped, needed ones are an error;
  *  - bad sigmas are rejected with the sampler named;
  *  - observed orders of convergence at the last non-zero sigma (euler ~1,

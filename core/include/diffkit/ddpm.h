@@ -53,7 +53,7 @@ double dk_ddpm_sigma_to_t(const dk_ddpm *d, double sigma);
 /* sigma_to_t(sigma, quantize=True): argmin_i |log sigma - log_sigmas[i]|, first on ties. */
 int64_t dk_ddpm_sigma_to_t_quantized(const dk_ddpm *d, double sigma);
 /* t_to_sigma(t) with k-diffusion's float32 quirk: t is cast to float32 and
- * the interpolation weight is float32 (golden README section 2). */
+ * the interpolation weight is float32 (tests/data/golden/FORMAT.md section 2). */
 double dk_ddpm_t_to_sigma(const dk_ddpm *d, double t);
 /* get_sigmas(k): t = lin(T-1, 0, k) in float64, out[0..k-1] = t_to_sigma(t),
  * out[k] = 0. k >= 1. */

@@ -1,4 +1,4 @@
-/* gmm.h: the exact denoiser of an isotropic Gaussian mixture (golden README 4.1).
+/* gmm.h: the exact denoiser of an isotropic Gaussian mixture (tests/data/golden/FORMAT.md 4.1).
  *
  * Data x0 ~ sum_k w_k N(mu_k, s_k^2 I) in R^D. Noised in the VE frame,
  * x = x0 + sigma n, each component stays Gaussian with variance

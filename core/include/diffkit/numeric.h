@@ -20,7 +20,7 @@ extern "C" {
 /* out[0..n-1] = torch.linspace(a, b, n) in float64 (n >= 1; n == 1 gives [a]).
  * step = (b - a)/(n - 1); entries below n/2 are a + step*i, the others
  * b - step*(n-1-i); vector blocks of 4 lanes start at such a value and add
- * j*step (golden README section 0). For n < 8 the last entry is exactly b. */
+ * j*step (tests/data/golden/FORMAT.md section 0). For n < 8 the last entry is exactly b. */
 void dk_lin(double a, double b, int64_t n, double *out);
 /* The same in float32 (8 lanes per vector; float arithmetic throughout):
  * what k-diffusion's schedules compute with torch's default dtype. */

@@ -1,4 +1,4 @@
-/* densities.c: `diffkit verify` section "densities" (golden README section 5):
+/* densities.c: `diffkit verify` section "densities" (tests/data/golden/FORMAT.md section 5):
  * for every case in metadata `cases`, the training density plugin of NAME.fn
  * (k-diffusion's rand_<name>) is created through the host with the case's
  * keyword arguments as options and fed the recorded draws NAME.u / NAME.n

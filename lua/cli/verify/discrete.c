@@ -1,4 +1,4 @@
-/* discrete.c: `diffkit verify` section "discrete" (golden README section 2):
+/* discrete.c: `diffkit verify` section "discrete" (tests/data/golden/FORMAT.md section 2):
  * for every schedule S in metadata `schedules`, the DDPM tables of
  * S.dit_schedule_name with S.num_timesteps steps (diffkit/ddpm.h: betas,
  * alphas_cumprod, sigmas, the float32 sigmas of k-diffusion's

@@ -1,4 +1,4 @@
-/* dit.c: `diffkit verify` section "dit" (golden README section 6.1).
+/* dit.c: `diffkit verify` section "dit" (tests/data/golden/FORMAT.md section 6.1).
  *
  * NAME.io.safetensors holds inputs x, t, y, the output `out`, intermediate
  * activations dbg.* and, for a model with a null label, a classifier-free

@@ -1,4 +1,4 @@
-/* gmm_check.c: `diffkit verify` section "gmm_check" (golden README 4.1): the
+/* gmm_check.c: `diffkit verify` section "gmm_check" (tests/data/golden/FORMAT.md 4.1): the
  * exact Gaussian-mixture denoiser alone. `denoised` = D(x; sigma) for the
  * file's x [B, ...] and per-sample sigma [B] (which includes 0), computed two
  * ways, both at abs + rel 1e-12: the core kernel (dk_gmm_denoise) on the

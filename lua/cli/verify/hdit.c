@@ -1,4 +1,4 @@
-/* hdit.c: `diffkit verify` section "hdit" (golden README §6.2).
+/* hdit.c: `diffkit verify` section "hdit" (tests/data/golden/FORMAT.md §6.2).
  *
  * NAME.io.safetensors holds x [N,C,H,W], sigma [N], class_cond [N], optional
  * aug_cond [N,9], the F32 output `out` and `out_f64` (the same weights and

@@ -1,4 +1,4 @@
-/* precond.c: `diffkit verify` section "precond" (golden README section 3).
+/* precond.c: `diffkit verify` section "precond" (tests/data/golden/FORMAT.md section 3).
  *
  * Scalings, weights, wrapper forward passes and per-sample losses of the
  * preconditioner plugins, created through the host:

@@ -1,4 +1,4 @@
-/* sampler.c: `diffkit verify` section "sampler" (golden README section 4.2-4.5).
+/* sampler.c: `diffkit verify` section "sampler" (tests/data/golden/FORMAT.md section 4.2-4.5).
  *
  * Everything comes from the file: the sampler plugin is metadata `sampler`
  * without its "sample_" prefix; every metadata key opt.<name> is set as option

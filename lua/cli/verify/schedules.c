@@ -1,4 +1,4 @@
-/* schedules.c: `diffkit verify` section "schedules" (golden README section 1):
+/* schedules.c: `diffkit verify` section "schedules" (tests/data/golden/FORMAT.md section 1):
  * for every case in metadata `cases`, the sampling schedule plugin named by
  * NAME.fn (get_sigmas_<plugin>) is created through the host with the case's
  * arguments as options, asked for NAME.n steps, and compared with

@@ -1,5 +1,5 @@
 /* gmm.c: the `gmm` model plugin: the exact denoiser of an isotropic Gaussian
- * mixture (core/include/diffkit/gmm.h, golden README 4.1). No parameters and
+ * mixture (core/include/diffkit/gmm.h, tests/data/golden/FORMAT.md 4.1). No parameters and
  * no training: tests and sampler studies use it as a model whose ideal
  * denoiser is known in closed form.
  *

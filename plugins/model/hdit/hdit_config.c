@@ -16,7 +16,7 @@
 
 static const dk_option_spec hdit_option_specs[] = {
     {"preset", DK_OPT_ENUM, "none", -INFINITY, INFINITY, "none|A|B1|B2|C|D|E|E2|E3|F1|F2|G|H|R3|R4",
-     "paper ablation row (paper.md §2.2-2.3) at image_size (default 128); explicit options override it", 0},
+     "paper ablation row (HDiT paper, Table 1 and Sec. 4) at image_size (default 128); explicit options override it", 0},
     {"image_size", DK_OPT_INT_LIST, NULL, 1, INFINITY, NULL,
      "H or [H, W]: the image size (needed by pos = additive and by presets above 128; 0 = any)", DK_OPT_OPTIONAL},
     {"in_channels", DK_OPT_INT, "3", 1, INFINITY, NULL, "image channels in", 0},

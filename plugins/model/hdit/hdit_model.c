@@ -1,5 +1,5 @@
 /* hdit_model.c: the hdit model plugin: k-diffusion's ImageTransformerDenoiserModelV2
- * (HDiT, Crowson et al. 2024; golden README §6.2, k-diffusion `models/image_transformer_v2.py`) with
+ * (HDiT, Crowson et al. 2024; tests/data/golden/FORMAT.md §6.2, k-diffusion `models/image_transformer_v2.py`) with
  * the ablation switches of HDiT Tables 1 and 5.
  *
  * Parameters carry k-diffusion's state_dict names (patch_in.proj.weight,

@@ -1,7 +1,7 @@
 /* cosine-interpolated.c: the `cosine-interpolated` training density of sigma
  * (k-diffusion rand_cosine_interpolated; the shifted/interpolated cosine
  * schedule of Hoogeboom et al. 2023, "simple diffusion", used by every HDiT
- * config; k-diffusion `utils.rand_cosine_interpolated`, golden README section 5). In log-SNR:
+ * config; k-diffusion `utils.rand_cosine_interpolated`, tests/data/golden/FORMAT.md section 5). In log-SNR:
  *   lmin = -2 ln(min/sd), lmax = -2 ln(max/sd);
  *   cos(t; a, b) = -2 ln tan(tmin + t (tmax - tmin)), tmin = atan(e^(-b/2)), tmax = atan(e^(-a/2));
  *   shifted(t; nd) = cos(t; lmin - sh, lmax - sh) + sh, sh = 2 ln(nd/image_d);

@@ -4,7 +4,7 @@
  * uniforms: u' = u (1 - 2e-7) + 1e-7, sigma = exp(loc + scale sqrt(2) erfinv(2u' - 1)).
  * k-diffusion builds torch.distributions.Normal(loc, scale) from Python
  * floats, which become float32 tensors: the effective loc and scale are
- * float32-rounded (golden README section 5). float32_params=true (the default)
+ * float32-rounded (tests/data/golden/FORMAT.md section 5). float32_params=true (the default)
  * keeps that parity; false uses them exactly. */
 #include "../schedule_common.h"
 
