@@ -22,7 +22,44 @@ static dk_tensor *randn(int64_t n, int64_t d, uint64_t seed, double shift, doubl
     return t;
 }
 
+/* both paths of dk_sym_eig: Jacobi (n <= DK_SYM_EIG_JACOBI_MAX) and LAPACK
+ * dsyevd (larger n): A v = v diag(w), V orthogonal, w ascending, sum w = tr A;
+ * eigenvalues only (v = NULL) equal those with vectors */
+static void check_eig_n(int N, uint64_t seed) {
+    double *a = malloc(sizeof(double) * (size_t)(N * N)), *v = malloc(sizeof(double) * (size_t)(N * N));
+    double *w = malloc(sizeof(double) * (size_t)N), *w2 = malloc(sizeof(double) * (size_t)N);
+    dk_rng r;
+    dk_rng_init(&r, seed, 1);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j <= i; j++) a[i * N + j] = a[j * N + i] = dk_rng_normal(&r);
+    DK_CHECK_OK(dk_sym_eig(a, N, w, v, &dk_test_err));
+    DK_CHECK_OK(dk_sym_eig(a, N, w2, NULL, &dk_test_err));
+    double worst = 0, orth = 0, wd = 0, tr = 0, sw = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double av = 0, vv = 0;
+            for (int k = 0; k < N; k++) {
+                av += a[i * N + k] * v[k * N + j];
+                vv += v[k * N + i] * v[k * N + j];
+            }
+            worst = fmax(worst, fabs(av - v[i * N + j] * w[j]));
+            orth = fmax(orth, fabs(vv - (i == j)));
+        }
+    for (int i = 0; i < N; i++) tr += a[i * N + i], sw += w[i], wd = fmax(wd, fabs(w[i] - w2[i]));
+    printf("eig n = %d (%s): |Av - vw| %.2g, |V'V - I| %.2g, |w - w(no vectors)| %.2g\n", N,
+           N > DK_SYM_EIG_JACOBI_MAX ? "LAPACK" : "Jacobi", worst, orth, wd);
+    DK_CHECK(worst < 1e-12 * sqrt((double)N));
+    DK_CHECK(orth < 1e-12 * sqrt((double)N));
+    DK_CHECK(wd < 1e-12 * sqrt((double)N));
+    for (int i = 1; i < N; i++)
+        if (!(w[i - 1] <= w[i])) { DK_CHECK(w[i - 1] <= w[i]); break; }
+    DK_CHECK_NEAR(sw, tr, 1e-10, 1e-12);
+    free(a), free(v), free(w), free(w2);
+}
+
 static void test_eig(void) {
+    check_eig_n(DK_SYM_EIG_JACOBI_MAX + 44, 5); /* the LAPACK path */
+    check_eig_n(DK_SYM_EIG_JACOBI_MAX, 6);      /* the largest Jacobi */
     enum { N = 24 };
     double a[N * N], w[N], v[N * N];
     dk_rng r;

@@ -54,11 +54,16 @@ dk_status dk_squared_mmd(const dk_tensor *x, int64_t x0, int64_t x1, const dk_te
  * pass DK_KID_MAX_SIZE for k-diffusion's value). */
 dk_status dk_kid(const dk_tensor *x, const dk_tensor *y, int64_t max_size, double *kid, dk_error *err);
 
-/* Symmetric eigendecomposition by cyclic Jacobi rotations: a [n, n]
- * (row-major, only its symmetric part is used; left unchanged) -> w [n]
- * eigenvalues (ascending) and, if v is non-NULL, v [n, n] whose COLUMNS are
- * the eigenvectors (a = v diag(w) v^T). DK_ENUMERIC if it does not converge
- * or a is not finite. */
+/* Symmetric eigendecomposition: a [n, n] (row-major, only its symmetric part
+ * is used; left unchanged) -> w [n] eigenvalues (ascending) and, if v is
+ * non-NULL, v [n, n] whose COLUMNS are the eigenvectors (a = v diag(w) v^T).
+ * n <= DK_SYM_EIG_JACOBI_MAX: cyclic Jacobi rotations (high relative
+ * accuracy, no BLAS: the same bits on every CPU and thread count); larger n
+ * (e.g. the 2048 FID Inception features): LAPACK dsyevd from OpenBLAS (one
+ * O(n^3) pass instead of one per Jacobi sweep; its BLAS calls round
+ * differently across CPUs at the 1e-13 level). DK_ENUMERIC if it does not
+ * converge or a is not finite. */
+#define DK_SYM_EIG_JACOBI_MAX 256
 dk_status dk_sym_eig(const double *a, int64_t n, double *w, double *v, dk_error *err);
 /* Matrix square root of a symmetric matrix as k-diffusion's sqrtm_eig:
  * out = V diag(sqrt(|lambda|)) V^T. out may not alias a. */
