@@ -27,6 +27,7 @@
  * and saves atomically: path.tmp.<pid>, fsync, rename over path, fsync of the
  * folder. On any failure the temporary file is removed and an existing file
  * at path is left as it was. */
+#include "readfile.h"
 #include "diffkit/safetensors.h"
 #include "diffkit/cuda.h"
 #include <errno.h>
@@ -615,41 +616,11 @@ dk_st_file *dk_st_open(const char *path, dk_error *err) {
     }
     dk_st_file *f = file_new(path, err);
     if (!f) return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        dk_error_set(err, DK_EIO, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
+    if (dk__read_file(path, &f->buf, &f->len, err) != DK_OK || parse_header(f, err) != DK_OK) {
+        dk_st_close(f);
+        return NULL;
     }
-    if (!S_ISREG(st.st_mode)) {
-        dk_error_set(err, DK_EIO, "%s: not a regular file", path);
-        goto fail;
-    }
-    f->len = (size_t)st.st_size;
-    f->buf = malloc(f->len ? f->len : 1);
-    if (!f->buf) {
-        dk_error_set(err, DK_ENOMEM, "%s: out of memory reading %zu bytes", path, f->len);
-        goto fail;
-    }
-    for (size_t got = 0; got < f->len;) {
-        ssize_t r = read(fd, f->buf + got, f->len - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            dk_error_set(err, DK_EIO, "%s: read failed after %zu of %zu bytes: %s", path, got, f->len,
-                         r < 0 ? strerror(errno) : "file shrank while reading");
-            goto fail;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    fd = -1;
-    if (parse_header(f, err) != DK_OK) goto fail_closed;
     return f;
-fail:
-    if (fd >= 0) close(fd);
-fail_closed:
-    dk_st_close(f);
-    return NULL;
 }
 
 size_t dk_st_count(const dk_st_file *f) { return f ? f->n : 0; }

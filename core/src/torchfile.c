@@ -13,6 +13,7 @@
  * against its zip member or legacy record, before dk_pt_open returns. The
  * walks over the finished tree (JSON, state dicts) stop at depth 100 and at a
  * node-visit budget, since a pickle may build cycles and shared subtrees. */
+#include "readfile.h"
 #include "diffkit/torchfile.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -1181,40 +1182,11 @@ dk_pt_file *dk_pt_open(const char *path, dk_error *err) {
     }
     dk_pt_file *f = file_new(path, err);
     if (!f) return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        dk_error_set(err, DK_EIO, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
+    if (dk__read_file(path, &f->buf, &f->len, err) != DK_OK || parse_all(f, err)) {
+        dk_pt_close(f);
+        return NULL;
     }
-    if (!S_ISREG(st.st_mode)) {
-        dk_error_set(err, DK_EIO, "%s: not a regular file", path);
-        goto fail;
-    }
-    f->len = (size_t)st.st_size;
-    f->buf = malloc(f->len ? f->len : 1);
-    if (!f->buf) {
-        dk_error_set(err, DK_ENOMEM, "%s: out of memory reading %zu bytes", path, f->len);
-        goto fail;
-    }
-    for (size_t got = 0; got < f->len;) {
-        ssize_t r = read(fd, f->buf + got, f->len - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            dk_error_set(err, DK_EIO, "%s: read failed after %zu of %zu bytes: %s", path, got, f->len,
-                         r < 0 ? strerror(errno) : "file shrank while reading");
-            goto fail;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    fd = -1;
-    if (parse_all(f, err)) goto fail;
     return f;
-fail:
-    if (fd >= 0) close(fd);
-    dk_pt_close(f);
-    return NULL;
 }
 
 const char *dk_pt_label(const dk_pt_file *f) { return f ? f->label : NULL; }
