@@ -23,3 +23,15 @@ add_test(NAME integration.paper_tiny_table
          COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/paper/tiny_table.sh $<TARGET_FILE:diffkit_cli> ${CMAKE_CURRENT_BINARY_DIR}/paper_tiny)
 set_tests_properties(integration.paper_tiny_table PROPERTIES LABELS integration TIMEOUT 1500 SKIP_RETURN_CODE 77
   ENVIRONMENT "DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/cache")
+# --seeds: two rows, two seeds each, mean ± sd and the FID's sampling noise.
+add_test(NAME integration.paper_tiny_seeds
+         COMMAND sh -c "rm -rf \"$2\" && \"$1\" run \"$3/experiments/paper_table.lua\" --preset tiny --rows R2,R4 --seeds 1,2 --noise 2 --out \"$2/runs\" --results \"$2/results\" && \"$1\" run \"$3/tests/paper/check_seeds.lua\" \"$2/results\" \"$2/runs\""
+                 sh $<TARGET_FILE:diffkit_cli> ${CMAKE_CURRENT_BINARY_DIR}/paper_seeds ${PROJECT_SOURCE_DIR})
+set_tests_properties(integration.paper_tiny_seeds PROPERTIES LABELS integration TIMEOUT 600
+  ENVIRONMENT "DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/cache-seeds")
+# exp:train eval_every: metrics.csv rows, training unchanged, resumable, the learning-curve chart.
+add_test(NAME lua.eval_every
+         COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/paper/eval_every.lua
+                 ${CMAKE_CURRENT_BINARY_DIR}/tmp/eval_every)
+set_tests_properties(lua.eval_every PROPERTIES LABELS lua TIMEOUT 300
+  ENVIRONMENT "DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/cache-eval-every")
