@@ -35,3 +35,16 @@ add_test(NAME lua.eval_every
                  ${CMAKE_CURRENT_BINARY_DIR}/tmp/eval_every)
 set_tests_properties(lua.eval_every PROPERTIES LABELS lua TIMEOUT 300
   ENVIRONMENT "DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/cache-eval-every")
+# The R2 study (experiments/r2_study.lua, docs/r2.md): every rung one factor,
+# the last rung R2 exactly, `diffkit diff` on every parent/child pair; the
+# R1 vs R2 diff at the paper preset; the whole study with the tiny preset.
+add_test(NAME lua.r2_rungs COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/paper/r2_rungs.lua)
+set_tests_properties(lua.r2_rungs PROPERTIES LABELS lua TIMEOUT 120)
+add_test(NAME lua.diff_r1_r2
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/paper/diff_r1_r2.sh $<TARGET_FILE:diffkit_cli> ${PROJECT_SOURCE_DIR})
+set_tests_properties(lua.diff_r1_r2 PROPERTIES LABELS lua TIMEOUT 120)
+add_test(NAME integration.r2_study_tiny
+         COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/paper/r2_study_tiny.sh $<TARGET_FILE:diffkit_cli> ${PROJECT_SOURCE_DIR}
+                 ${CMAKE_CURRENT_BINARY_DIR}/r2_study_tiny)
+set_tests_properties(integration.r2_study_tiny PROPERTIES LABELS integration TIMEOUT 900
+  ENVIRONMENT "DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/cache-r2")

@@ -50,8 +50,6 @@ end
 function M.config(what, preset)
   if what:match("%.lua$") then return M.script_config(what, preset) end
   local paper = require "diffkit.paper"
-  local ok, study = pcall(require, "diffkit.r2study")
-  if ok and study.RUNGS and study.is_rung(what) then return study.config(what, preset) end
   return paper.config(what, preset)
 end
 
