@@ -64,18 +64,19 @@ M.PRESETS = {
     -- same structure as mini at patch 4 (8x8 tokens), width 48, depth 3.
     image = 32, channels = 1, classes = 10,
     data = function() return dk.data.fashion_mnist { split = "train", pad = 2 } end,
-    -- Measured (load average ~4 on the 2 cores): 0.040-0.043 s per step of
-    -- batch 32 for R1/R2/R3 (0.007 GMACs per image); evaluation 0.047
-    -- s/sample with the 100-step DDPM sampler, 0.103 with R2's 50-step
-    -- DPM++(3M) SDE, 0.075 for R3: 24 runs x 2000 steps ~ 34 min of
-    -- training + 4 evaluations of 250 samples per run ~ 28 min.
-    batch = 32, steps = 2000, eval_n = 250, eval_every = 500, sample_steps = 50, ddpm_steps = 100,
+    -- Measured on the 2-core machine at load average 3.5-4.8: 0.040-0.061 s
+    -- per step of batch 32 for the DiT rows, 0.040 for R3 (0.007 GMACs per
+    -- image); evaluation 0.047-0.068 s/sample with the 100-step DDPM sampler,
+    -- 0.095-0.103 with R2's 50-step DPM++(3M) SDE, 0.075-0.079 for R3. 24 runs
+    -- x 1800 steps ~ 35-41 min of training + 3 evaluations of 250 samples per
+    -- run ~ 20-25 min: about 60-70 minutes (docs/r2.md).
+    batch = 32, steps = 1800, eval_n = 250, eval_every = 600, sample_steps = 50, ddpm_steps = 100,
     dit = { input_size = 32, in_channels = 1, patch_size = 4, hidden_size = 48, depth = 3, num_heads = 3 },
     hdit = { image_size = { 32 }, in_channels = 1, patch = { 4 }, widths = { 32, 48 }, depths = { 1, 2 },
              d_head = { 16 }, kernel = { 5 }, window = { 4 }, mapping_width = 48, mapping_depth = 1 },
     single = { image_size = { 32 }, in_channels = 1, patch = { 4 }, widths = { 48 }, depths = { 3 },
                d_head = { 16 }, mapping_width = 48, mapping_depth = 1 },
-    dit_ema = 0.995, ema_max = 0.999, -- DiT's fixed EMA decay scaled to a 2000-step run (horizon ~200 steps), as mini
+    dit_ema = 0.995, ema_max = 0.999, -- DiT's fixed EMA decay scaled to a ~2000-step run (horizon ~200 steps), as mini
   },
   tiny = {
     image = 32, channels = 1, classes = 10,

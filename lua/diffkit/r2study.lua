@@ -138,8 +138,18 @@ function M.results_md(res, o, P, noise, imgdir)
     table.sort(deltas, function(a, b) return a.delta > b.delta end)
     L[#L + 1] = ""
     local t = {}
-    for i, x in ipairs(deltas) do t[i] = ("%s %+.2f"):format(x.id, x.delta) end
-    L[#L + 1] = ("Rungs by the FID they add (largest first): %s."):format(table.concat(t, ", "))
+    for i, x in ipairs(deltas) do
+      -- standard error of the difference of the two means: from the seeds'
+      -- spread (which holds the sampling noise too), or with one seed from
+      -- the measured sampling noise alone
+      local se
+      if nseeds > 1 then se = math.sqrt(((x.sd or 0) ^ 2 + (x.psd or 0) ^ 2) / nseeds)
+      elseif noise then se = noise.sd * math.sqrt(2) end
+      t[i] = se and ("%s %+.2f (± %.2f%s)"):format(x.id, x.delta, se, math.abs(x.delta) > 2 * se and ", beyond 2 SE" or "")
+        or ("%s %+.2f"):format(x.id, x.delta)
+    end
+    L[#L + 1] = ("Rungs by the FID they add (largest first; ± the standard error of the difference): %s.")
+      :format(table.concat(t, ", "))
     if res.R1 and res.R2 then
       L[#L + 1] = ("R1 → R2 in all: %+.2f FID (R1 %s, R2 %s)."):format(res.R2.fid - res.R1.fid, fmt(res.R1.fid),
         fmt(res.R2.fid))
