@@ -24,6 +24,20 @@ for _, id in ipairs(study.ORDER) do
     check.eq(table.concat(steps, ","), want, ("%s seed %d: learning curve steps"):format(id, s))
   end
 end
+-- the sampler is not part of training: r2-noflip and R2 train the same weights
+-- (docs/r2.md), so their logs agree loss for loss
+local function losses(p)
+  local t = {}
+  for l in (slurp(p) or ""):gmatch("[^\n]+") do
+    local a = l:match("^(%d+,[^,]+,[^,]+,[^,]+,[^,]+)"); if a then t[#t + 1] = a end
+  end
+  return table.concat(t, "\n")
+end
+for _, s in ipairs { 1, 2 } do
+  local a = losses(("%s/runs/tiny/r2-noflip.seed%d/log.csv"):format(tmp, s))
+  check.ok(#a > 0 and a == losses(("%s/runs/tiny/R2.seed%d/log.csv"):format(tmp, s)),
+    "r2-noflip and R2 train identically (seed " .. s .. ")")
+end
 local doc = slurp(tmp .. "/docs/r2.md") or ""
 check.ok(doc:find("| r2-sampler (= R2) | r2-noflip |", 1, true) ~= nil, "the doc's results table has the last rung")
 check.ok(doc:find("FID sampling noise at n = 64", 1, true) ~= nil, "the doc has the sampling noise")
