@@ -214,6 +214,7 @@ end
 M.USAGE = [[
 usage: diffkit run experiments/<ROW>.lua [options]          one row of the table
        diffkit run experiments/paper_table.lua [options]    every row (or --rows)
+       diffkit run experiments/r2_study.lua [options]       the R1 -> R2 ladder (docs/r2.md)
 
 Trains (resuming from runs/<preset>/<ROW>/ when it holds a checkpoint),
 samples and evaluates; a finished row is reused. A larger --steps than before
@@ -233,6 +234,9 @@ options:
   --noise K                  measure the FID's own sampling noise: K evaluations of one
                              checkpoint with different sample seeds (paper_table.lua; default 3
                              with --seeds, 0 = off)
+  --rungs A,B                rows of the R2 study to run (r2_study.lua; default all; docs/r2.md)
+  --doc FILE | --no-doc      the file whose results section r2_study.lua rewrites
+                             (default docs/r2.md with --preset study, else none)
   --no-eval                  train and sample only
   --force                    retrain a finished row; resume a checkpoint of another config
   --help, -h                 this text
@@ -286,7 +290,7 @@ function M.args(a)
       if not o.noise or o.noise < 0 or o.noise == 1 then dk.fail(("option --noise: '%s': use 0 (off) or a count >= 2"):format(v)) end
     elseif k == "--no-eval" then o.no_eval = true
     elseif k == "--force" then o.force = true
-    else dk.fail(("unknown option '%s' (options: --preset paper|mini|study|tiny, --steps N, --eval-n N, --out DIR (runs), --results DIR (results), --rows A,B, --seeds 1,2, --eval-every N, --noise K, --no-eval, --force; --help)"):format(k))
+    else dk.fail(("unknown option '%s' (options: --preset paper|mini|study|tiny, --steps N, --eval-n N, --out DIR (runs), --results DIR (results), --rows A,B, --rungs A,B, --seeds 1,2, --eval-every N, --noise K, --doc FILE, --no-doc, --no-eval, --force; --help)"):format(k))
     end
     i = i + 1
   end

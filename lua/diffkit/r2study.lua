@@ -192,7 +192,10 @@ function M.main(a)
   local list = {}
   if o.rungs or o.rows then
     for id in (o.rungs or o.rows):gmatch("[^,%s]+") do
-      paper.def(id) -- an unknown id fails here, naming it
+      if not pcall(paper.def, id) then
+        dk.fail(("--rungs: unknown row '%s' (the study's rows: %s, r2-sampler; or any paper row)"):format(id,
+          table.concat(M.ORDER, ",")))
+      end
       list[#list + 1] = same(id)
     end
   else
