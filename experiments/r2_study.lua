@@ -29,11 +29,13 @@ define {
     -- DiT's own objective without the learned-range variance and its VLB
     -- term: eps-MSE at uniform integer t, which the DDPM-eps wrapper computes
     -- exactly when it feeds the nearest integer t (quantize; the draws are
-    -- integer t here anyway). The 250-step DDPM sampler uses the posterior
-    -- variance instead of the learned one.
+    -- integer t here anyway). R1's DDPM sampler then has no variance channel
+    -- to read: it takes the fixed variance beta_t, as DiT's create_diffusion
+    -- does for a model without learned sigma (FIXED_LARGE).
     return {
       model = { opts = { learn_sigma = false } },
       precond = dk.precond("ddpm_eps", dk.extend(BETAS, { quantize = true })),
+      sample = { sampler = dk.sampler("ddpm_ancestral", { variance = "large" }) },
     }
   end,
 }

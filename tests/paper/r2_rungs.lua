@@ -15,8 +15,9 @@ local study = require "diffkit.r2study"
 
 -- The one factor each rung may change (config_text paths, as Lua patterns) and must change.
 local FACTOR = {
-  ["r2-eps"] = { allowed = { "^model%.opts%.learn_sigma$", "^precond%." },
-                 must = { 'model.opts.learn_sigma = false', 'precond.name = "ddpm_eps"', 'precond.opts.quantize = true' } },
+  ["r2-eps"] = { allowed = { "^model%.opts%.learn_sigma$", "^precond%.", "^sample%.sampler%.opts" },
+                 must = { 'model.opts.learn_sigma = false', 'precond.name = "ddpm_eps"', 'precond.opts.quantize = true',
+                          'sample.sampler.opts.variance = "large"', 'sample.sampler.name = "ddpm_ancestral"' } },
   ["r2-sigma"] = { allowed = { "^train_sigma%.", "^stratified$" },
                    must = { 'train_sigma.name = "cosine-interpolated"', "stratified = true" } },
   ["r2-ct"] = { allowed = { "^precond%.opts%.quantize$" }, must = {} },
