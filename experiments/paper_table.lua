@@ -102,6 +102,14 @@ for _, r in ipairs(results) do
 end
 md[#md + 1] = ""
 md[#md + 1] = ("Sample grids: `results/paper_table_%s/<row>.png`; chart: `results/paper_table_%s.png`."):format(P.name, P.name)
+-- Learning curves (--eval-every): FID against step, one line per row.
+if (o.eval_every or 0) > 0 and not o.no_eval then
+  local runs = {}
+  for _, r in ipairs(results) do runs[#runs + 1] = { label = r.id, runs = r.runs } end
+  if dk.r2study.curve_chart { path = base .. "_curves.png", title = "FID during training (" .. P.name .. ")", runs = runs } then
+    md[#md + 1] = ("Learning curves: `%s_curves.png`."):format(base)
+  end
+end
 local f = assert(io.open(base .. ".md", "wb"))
 f:write(table.concat(md, "\n"), "\n")
 f:close()

@@ -48,3 +48,10 @@ add_test(NAME integration.r2_study_tiny
                  ${CMAKE_CURRENT_BINARY_DIR}/r2_study_tiny)
 set_tests_properties(integration.r2_study_tiny PROPERTIES LABELS integration TIMEOUT 900
   ENVIRONMENT "DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/cache-r2")
+# paper_table --eval-every: each row's metrics.csv and the learning-curve chart;
+# experiments/curves.lua charts run folders.
+add_test(NAME integration.paper_tiny_curves
+         COMMAND sh -c "rm -rf \"$2\" && \"$1\" run \"$3/experiments/paper_table.lua\" --preset tiny --rows R2,R4 --eval-every 6 --out \"$2/runs\" --results \"$2/results\" && grep -q 'Learning curves' \"$2/results/paper_table_tiny.md\" && test -s \"$2/results/paper_table_tiny_curves.png\" && \"$1\" run \"$3/experiments/curves.lua\" --out \"$2/c.png\" \"$2/runs/tiny/R2\" R4=\"$2/runs/tiny/R4\" && test -s \"$2/c.png\" && ! \"$1\" run \"$3/experiments/curves.lua\" --out \"$2/d.png\" \"$2/nothing\""
+                 sh $<TARGET_FILE:diffkit_cli> ${CMAKE_CURRENT_BINARY_DIR}/paper_curves ${PROJECT_SOURCE_DIR})
+set_tests_properties(integration.paper_tiny_curves PROPERTIES LABELS integration TIMEOUT 300
+  ENVIRONMENT "DIFFKIT_CACHE=${CMAKE_CURRENT_BINARY_DIR}/cache-curves")
