@@ -11,3 +11,7 @@ endforeach()
 
 add_test(NAME golden.gmm_check COMMAND ${DK_CLI} verify "${DK_TEST_DATA}/golden/gmm_check.safetensors")
 set_tests_properties(golden.gmm_check PROPERTIES LABELS golden TIMEOUT 60)
+# ddpm_ancestral's fixed variances (large / small: DiT's FIXED_LARGE / FIXED_SMALL)
+# are its learned-variance step at v = +1 / -1 exactly.
+add_test(NAME lua.ddpm_fixed_variance COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/lua/ddpm_fixed_variance.lua)
+set_tests_properties(lua.ddpm_fixed_variance PROPERTIES LABELS lua TIMEOUT 60)

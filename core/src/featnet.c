@@ -18,6 +18,7 @@
 #include "diffkit/optim.h"
 #include "diffkit/rng.h"
 #include "diffkit/safetensors.h"
+#include "diffkit/sha256.h"
 
 #define DK_STREAM_FEATNET_ORDER 0x46450001u /* data order of the feature-net training */
 #define DK_STREAM_FEATNET_AUG 0x46460001u   /* augmentation: stream AUG + step */
@@ -643,6 +644,67 @@ static dk_status mkdir_p(const char *path, dk_error *err) {
     return DK_OK;
 }
 
+/* ---- the shipped networks (data/featnet/, docs/evaluation.md) ----------------
+ * Trained once with the default recipe and committed, so that every machine
+ * computes FIDs with the same weights (a network trained on each machine
+ * differs by the machine's rounding: FID 13.40 vs 11.67 for the same run).
+ * Each file is checked against its SHA-256 before it is used. */
+#ifndef DIFFKIT_DATA_BUILD_DIR
+#define DIFFKIT_DATA_BUILD_DIR ""
+#endif
+#ifndef DIFFKIT_DATA_INSTALL_DIR
+#define DIFFKIT_DATA_INSTALL_DIR ""
+#endif
+
+static const struct {
+    const char *name, *sha256;
+} shipped_nets[] = {
+    {"fmnist-cnn-v2", "78ccf1a7a04db4248a93ef55de986a942d0ace39388944daf93241dba4f7b2bd"},
+};
+
+/* The shipped file of `name`: $DIFFKIT_DATA_DIR, else the source tree's data/,
+ * else the install tree's; the first folder holding featnet/<name>.safetensors. */
+static int shipped_path(const char *name, char *path, size_t n) {
+    const char *env = getenv("DIFFKIT_DATA_DIR");
+    const char *dirs[3] = {env && *env ? env : "", DIFFKIT_DATA_BUILD_DIR, DIFFKIT_DATA_INSTALL_DIR};
+    for (int i = 0; i < 3; i++) {
+        struct stat sb;
+        if (!dirs[i][0]) continue;
+        snprintf(path, n, "%s/featnet/%s.safetensors", dirs[i], name);
+        if (stat(path, &sb) == 0) return 1;
+    }
+    return 0;
+}
+
+dk_featnet *dk_featnet_shipped(const char *name, const char *recipe, char *path_out, size_t path_n, dk_error *err) {
+    const char *sum = NULL;
+    for (size_t i = 0; i < sizeof shipped_nets / sizeof shipped_nets[0]; i++)
+        if (strcmp(shipped_nets[i].name, name) == 0) sum = shipped_nets[i].sha256;
+    char path[4600], hex[65];
+    if (!sum || !shipped_path(name, path, sizeof path)) {
+        dk_error_set(err, DK_ENOTFOUND, "no shipped feature net '%s'", name);
+        return NULL;
+    }
+    if (dk_sha256_file(path, hex, err) != DK_OK) return NULL;
+    if (strcmp(hex, sum) != 0) {
+        dk_error_set(err, DK_EFORMAT,
+                     "the shipped feature net '%s' is corrupt: its SHA-256 is %s, expected %s (data/featnet/README.md); "
+                     "restore it (git checkout data/featnet, or reinstall), or set DIFFKIT_FEATNET_RETRAIN=1 to train "
+                     "and cache a local one instead (its FIDs are not comparable across machines)",
+                     path, hex, sum);
+        return NULL;
+    }
+    dk_featnet *n = dk_featnet_load(path, err);
+    if (!n) return NULL;
+    if (recipe && strcmp(n->recipe, recipe) != 0) {
+        dk_featnet_free(n);
+        dk_error_set(err, DK_ENOTFOUND, "the shipped feature net '%s' was trained with another recipe or dataset", name);
+        return NULL;
+    }
+    if (path_out) snprintf(path_out, path_n, "%s", path);
+    return n;
+}
+
 dk_featnet *dk_featnet_default(const dk_dataset *train, const dk_dataset *test, const char *tag, int verbose,
                                char *path_out, size_t path_n, dk_error *err) {
     char dir[4096], path[4600], recipe[600], name[128];
@@ -655,6 +717,24 @@ dk_featnet *dk_featnet_default(const dk_dataset *train, const dk_dataset *test, 
     if (test_steps > 0) r.steps = test_steps;
     dk_featnet_recipe_text(&r, train, recipe, sizeof recipe);
     snprintf(name, sizeof name, "%s-%s%s", tag && *tag ? tag : "data", DK_FEATNET_ARCH, test_steps > 0 ? "-test" : "");
+    /* the shipped network when one was trained by this very recipe on this very
+     * dataset (its stored recipe line, dataset name, shape and count included) */
+    const char *rt = getenv("DIFFKIT_FEATNET_RETRAIN");
+    if (test_steps <= 0 && !(rt && *rt && strcmp(rt, "0") != 0)) {
+        char sp[4600];
+        int have = 0;
+        for (size_t i = 0; i < sizeof shipped_nets / sizeof shipped_nets[0]; i++)
+            if (strcmp(shipped_nets[i].name, name) == 0) have = shipped_path(name, sp, sizeof sp);
+        if (have) {
+            dk_error e2;
+            dk_featnet *n = dk_featnet_shipped(name, recipe, path_out, path_n, &e2);
+            if (n) return n;
+            if (e2.code != DK_ENOTFOUND) { /* corrupt or unreadable: an error, never a silent retrain */
+                if (err) *err = e2;
+                return NULL;
+            }
+        }
+    }
     if (dk_cache_dir(dir, sizeof dir, err) != DK_OK) return NULL;
     strncat(dir, "/features", sizeof dir - strlen(dir) - 1);
     snprintf(path, sizeof path, "%s/%s-%016llx.safetensors", dir, name, (unsigned long long)dk_hash_str(recipe));

@@ -4,7 +4,8 @@
  *   dk.chart_loglog{ path = "chart.png", width = 1200, height = 800,
  *                    title = "...", xlabel = "...", ylabel = "...",
  *                    series = { { label = "euler", x = {..}, y = {..},
- *                                 color = {r, g, b} (optional), dashed = false }, ... } }
+ *                                 color = {r, g, b} (optional), dashed = false,
+ *                                 ylo = {..}, yhi = {..} (optional error bars) }, ... } }
  *
  * Axes span whole decades around the data (points with x <= 0 or y <= 0 or
  * non-finite values are skipped), with a grid line at each decade and minor
@@ -191,7 +192,7 @@ static void decade_label(int e, char *buf, size_t n) {
 
 /* ---- reading the spec ------------------------------------------------------ */
 typedef struct series {
-    double *x, *y;
+    double *x, *y, *ylo, *yhi; /* ylo/yhi: optional error bars (NULL: none) */
     int n;
     char label[64];
     uint8_t rgb[3];
@@ -268,7 +269,7 @@ static int l_chart_loglog(lua_State *L) {
      * reset after every series: a C function may only use LUA_MINSTACK (20)
      * slots without lua_checkstack, and pushes past the Lua stack silently
      * corrupt the heap (Debian's liblua5.4 has no API checks). */
-    lua_createtable(L, 2 * ns, 0);
+    lua_createtable(L, 4 * ns, 0);
     for (i = 0; i < ns; i++) {
         int top_before, nx, ny;
         lua_settop(L, 4);
@@ -286,6 +287,18 @@ static int l_chart_loglog(lua_State *L) {
         lua_pop(L, 1);
         if (nx != ny) return luaL_error(L, "dk.chart_loglog: series %d ('%s'): x has %d values, y has %d", i + 1, S[i].label, nx, ny);
         S[i].n = nx;
+        lua_getfield(L, top_before, "ylo");
+        if (!lua_isnil(L, -1)) {
+            int nl = num_array(L, lua_gettop(L), "ylo", i + 1, &S[i].ylo);
+            lua_rawseti(L, 4, 2 * (lua_Integer)ns + 2 * (lua_Integer)i + 1);
+            lua_getfield(L, top_before, "yhi");
+            int nh = num_array(L, lua_gettop(L), "yhi", i + 1, &S[i].yhi);
+            lua_rawseti(L, 4, 2 * (lua_Integer)ns + 2 * (lua_Integer)i + 2);
+            lua_pop(L, 1);
+            if (nl != nx || nh != nx)
+                return luaL_error(L, "dk.chart_loglog: series %d ('%s'): ylo/yhi need %d values each", i + 1, S[i].label, nx);
+        }
+        lua_pop(L, 1);
         memcpy(S[i].rgb, palette[i % N_PALETTE], 3);
         lua_getfield(L, top_before, "color");
         if (lua_istable(L, -1)) {
@@ -307,6 +320,8 @@ static int l_chart_loglog(lua_State *L) {
             lx1 = fmax(lx1, log10(x));
             ly0 = fmin(ly0, log10(y));
             ly1 = fmax(ly1, log10(y));
+            if (S[i].ylo && S[i].ylo[j] > 0 && isfinite(S[i].ylo[j])) ly0 = fmin(ly0, log10(S[i].ylo[j]));
+            if (S[i].yhi && S[i].yhi[j] > 0 && isfinite(S[i].yhi[j])) ly1 = fmax(ly1, log10(S[i].yhi[j]));
         }
         j = text_width(S[i].label, FS);
         if (j > legend_w) legend_w = j;
@@ -372,6 +387,12 @@ static int l_chart_loglog(lua_State *L) {
             }
             qx = PX(log10(x));
             qy = PY(log10(y));
+            if (S[i].ylo && S[i].yhi && S[i].ylo[j] > 0 && S[i].yhi[j] >= S[i].ylo[j] && isfinite(S[i].yhi[j])) {
+                double y0 = PY(log10(S[i].ylo[j])), y1 = PY(log10(S[i].yhi[j]));
+                line(&c, qx, y0, qx, y1, 1, 0, S[i].rgb);
+                line(&c, qx - 5, y0, qx + 5, y0, 1, 0, S[i].rgb);
+                line(&c, qx - 5, y1, qx + 5, y1, 1, 0, S[i].rgb);
+            }
             if (have) line(&c, px, py, qx, qy, 2, S[i].dashed ? 6 : 0, S[i].rgb);
             marker(&c, (int)lround(qx), (int)lround(qy), S[i].dashed, S[i].rgb);
             px = qx, py = qy, have = 1;

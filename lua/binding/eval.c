@@ -2,7 +2,9 @@
  * FID and KID. Experiment:evaluate (lua/diffkit/experiment.lua) builds on these.
  *
  *   dk.featnet_default{ train = Dataset, test = Dataset|nil, tag = "fmnist", verbose = true }
- *       -> FeatNet, cache path   (loads <cache>/features/<tag>-cnn-v2-<hash>.safetensors, or trains and saves it)
+ *       -> FeatNet, path   (the shipped data/featnet/<tag>-cnn-v2.safetensors when it was trained on this
+ *          dataset by the default recipe, SHA-256 checked; else loads <cache>/features/<tag>-cnn-v2-<hash>.safetensors,
+ *          or trains and saves it; docs/evaluation.md)
  *   dk.featnet_load(path) -> FeatNet          (a feature network file, featnet.h format)
  *   dk.featnet_train{ train =, test =, name =, steps =, batch =, train_limit =, test_limit =, seed =, verbose = }
  *       -> FeatNet (the own recipe with changes; for tests)

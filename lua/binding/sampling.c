@@ -10,7 +10,8 @@
  *
  * x is the start point (noise already scaled by sigmas[1]); it is copied,
  * not modified. The denoiser is a Gaussian mixture (dk.gmm) or a Lua
- * function f(x, sigma_table) -> Tensor. Noise: "iid" (Philox, seed, stream 0)
+ * function f(x, sigma_table) -> Tensor [, aux Tensor] (aux: the variance
+ * channel ddpm_ancestral reads with variance = "learned"). Noise: "iid" (Philox, seed, stream 0)
  * or "brownian" (a Brownian tree per sample, seeds seed + b); deterministic
  * samplers draw nothing. (PNG grids: dk.image_grid in train.c.) */
 #include "dkl.h"
@@ -154,21 +155,34 @@ static dk_status lua_denoise(void *ctx, const dk_tensor *x, const double *sigma,
         lua_pushnumber(L, sigma[b]);
         lua_rawseti(L, -2, b + 1);
     }
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
         dk_error_set(err, DK_EINVAL, "denoise function: %s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "(error object)");
         lua_pop(L, 1);
         return DK_EINVAL;
     }
-    got = dkl_tensor_test(L, -1);
+    got = dkl_tensor_test(L, -2);
     if (!got || got->numel != denoised->numel) {
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         return dk_error_set(err, DK_ESHAPE, "denoise function must return a Tensor shaped like x");
     }
     if (dk_tensor_copy(denoised, got, err) != DK_OK) {
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         return err ? err->code : DK_ESHAPE;
     }
-    lua_pop(L, 1);
+    /* an optional second Tensor: the auxiliary output (the variance channel v of
+     * ddpm_learned_var, read by ddpm_ancestral) */
+    if (aux && !lua_isnil(L, -1)) {
+        dk_tensor *a2 = dkl_tensor_test(L, -1);
+        if (!a2 || a2->numel != aux->numel) {
+            lua_pop(L, 2);
+            return dk_error_set(err, DK_ESHAPE, "denoise function: its second result (aux) must be a Tensor shaped like x");
+        }
+        if (dk_tensor_copy(aux, a2, err) != DK_OK) {
+            lua_pop(L, 2);
+            return err ? err->code : DK_ESHAPE;
+        }
+    }
+    lua_pop(L, 2);
     return DK_OK;
 }
 

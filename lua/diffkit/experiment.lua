@@ -45,7 +45,7 @@ local KEYS = {
   device = "where the model trains and samples: 'cpu' (default), 'cuda' or 'cuda:N'; default $DIFFKIT_DEVICE "
     .. "(diffkit run --device sets it); not part of the run's identity: a run resumes on any device",
   sample = "{ sampler =, steps =, schedule =, cfg =, noise = 'iid'|'brownian', n = }",
-  eval = "evaluation settings (issue 6): { n =, features = }",
+  eval = "evaluation settings: { n =, features =, every = N (FID/KID every N training steps into metrics.csv) }",
   paper = "paper-table metadata: { row =, fid = , ... }",
   preset = "the preset this table was built for",
 }
@@ -305,9 +305,35 @@ end
 -- ---- training ----------------------------------------------------------------
 
 local CSV_HEADER = "step,loss,lr,grad_norm,ema_decay,sigma_min,sigma_max,samples_per_s,elapsed_s\n"
+local METRICS_HEADER = "step,fid,kid,n,features,seconds\n"
+Experiment.METRICS_HEADER = METRICS_HEADER
+
+-- The rows of a run's metrics.csv (eval_every): { { step =, fid =, kid =, n =, features =, seconds = }, ... }
+-- in step order; {} when there is none.
+function Experiment.read_metrics_csv(path)
+  local f = io.open(path, "rb")
+  if not f then return {} end
+  local rows = {}
+  for line in f:lines() do
+    local st, fid, kid, n, feat, sec = line:match("^(%d+),([^,]+),([^,]+),(%d+),([^,]*),([^,]+)$")
+    if st then
+      rows[#rows + 1] = { step = tonumber(st), fid = tonumber(fid), kid = tonumber(kid), n = tonumber(n),
+                          features = feat, seconds = tonumber(sec) }
+    end
+  end
+  f:close()
+  table.sort(rows, function(a, b) return a.step < b.step end)
+  return rows
+end
 
 -- exp:train { out =, steps =, log_every = 10, sample_every = 0, checkpoint_every = 0,
---             resume = true, force = false, on_log = function(stats) }
+--             resume = true, force = false, on_log = function(stats),
+--             eval_every = 0, eval_n = 2000, eval_seed = 0 }
+-- eval_every = N (or cfg.eval.every) evaluates FID/KID (exp:evaluate, eval_n
+-- samples, default cfg.eval.n) every N steps and at the last step into
+-- <out>/metrics.csv (step,fid,kid,n,features,seconds); on resume the rows
+-- past the checkpoint's step are dropped, as log.csv's, and a step already
+-- evaluated is not evaluated again.
 -- Returns the last stats (nil when there was nothing to train) and the run folder.
 --
 -- The run folder is locked while training (dk.run_lock: a second process is
@@ -321,7 +347,7 @@ local CSV_HEADER = "step,loss,lr,grad_norm,ema_decay,sigma_min,sigma_max,samples
 function Experiment:train(o)
   o = o or {}
   check_keys(o, { out = 1, steps = 1, log_every = 1, sample_every = 1, checkpoint_every = 1, resume = 1, force = 1,
-                  on_log = 1, sample_n = 1, quiet = 1 }, "exp:train", 3)
+                  on_log = 1, sample_n = 1, quiet = 1, eval_every = 1, eval_n = 1, eval_seed = 1 }, "exp:train", 3)
   local out = o.out or ("runs/" .. self.name)
   local steps = o.steps or self.cfg.steps or 1000
   steps = math.tointeger(steps) or steps -- 2000.0 is 2000
@@ -392,6 +418,44 @@ function Experiment:train(o)
         csv_path, dropped, dropped == 1 and "" or "s", done0))
     end
   end
+  -- metrics.csv: FID/KID during training (eval_every), rows up to the
+  -- checkpoint's step kept (a resumed run neither repeats nor loses a row)
+  local ev = self.cfg.eval or {}
+  local eval_every = o.eval_every or ev.every or 0
+  local eval_n = o.eval_n or ev.n or 2000
+  local mcsv_path = out .. "/metrics.csv"
+  local evaluated = {}
+  if eval_every > 0 then
+    local mold = read_file(mcsv_path)
+    local keep, dropped = { METRICS_HEADER }, 0
+    for line in (mold or ""):gmatch("[^\n]*\n?") do
+      local step = tonumber(line:match("^(%d+),"))
+      if step and step <= done0 and line:sub(-1) == "\n" and not evaluated[step] then
+        keep[#keep + 1] = line
+        evaluated[step] = true
+      elseif line ~= "" and line ~= METRICS_HEADER then dropped = dropped + 1 end
+    end
+    local text2 = table.concat(keep)
+    if mold ~= text2 then write_atomic(mcsv_path, text2) end
+    if dropped > 0 then
+      io.stderr:write(("%s: dropped %d row%s after step %d, the checkpoint's step\n"):format(
+        mcsv_path, dropped, dropped == 1 and "" or "s", done0))
+    end
+  end
+  local function evaluate_at(step)
+    if evaluated[step] then return end
+    local t1 = core.time()
+    local ok, r = pcall(self.evaluate, self, { n = eval_n, seed = o.eval_seed or 0, quiet = true })
+    if not ok then error(r, 0) end
+    local row = ("%d,%.6f,%.8g,%d,%s,%.2f\n"):format(step, r.fid, r.kid, r.n, r.features, core.time() - t1)
+    local f, ferr = io.open(mcsv_path, "ab")
+    if not f then core.fail(("writing %s: %s"):format(mcsv_path, tostring(ferr))) end
+    local wok, werr = f:write(row)
+    if wok then wok, werr = f:close() else f:close() end
+    if not wok then core.fail(("writing %s: %s; free disk space and resume"):format(mcsv_path, tostring(werr))) end
+    evaluated[step] = true
+    if not o.quiet then io.stderr:write(("%s step %d: fid %.3f kid %.5f (n %d)\n"):format(self.name, step, r.fid, r.kid, r.n)) end
+  end
   local csv, cerr = io.open(csv_path, "ab")
   if not csv then core.fail(("writing %s: %s; check the folder and resume"):format(csv_path, tostring(cerr))) end
   local function last_good()
@@ -443,8 +507,18 @@ function Experiment:train(o)
       end
     end
     if (o.checkpoint_every or 0) > 0 and st.step % o.checkpoint_every == 0 then checkpoint(st.step) end
+    if eval_every > 0 and (st.step % eval_every == 0 or st.step == steps) then
+      local eok, eerr = pcall(evaluate_at, st.step)
+      if not eok then
+        stop(("evaluating step %d failed: %s; the last good checkpoint is %s, unchanged"):format(st.step, tostring(eerr),
+          last_good()))
+      end
+    end
   end
   if prog then prog:finish(last and ("loss %.4f"):format(last.loss) or nil) end
+  if eval_every > 0 and not last and tr:steps() > 0 and tr:steps() == steps then
+    evaluate_at(tr:steps()) -- a finished run whose last step has no row yet (eval_every added later)
+  end
   local cok, cerr2 = csv:close()
   if not cok then core.fail(("writing %s: %s; the last good checkpoint is %s"):format(csv_path, tostring(cerr2), last_good())) end
   if last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint(last.step) end

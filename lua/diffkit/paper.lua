@@ -56,10 +56,32 @@ M.PRESETS = {
                d_head = { 16 }, mapping_width = 64, mapping_depth = 1 },
     dit_ema = 0.995, ema_max = 0.999, -- DiT's fixed EMA decay scaled to a 2000-step run (horizon ~200 steps)
   },
+  study = {
+    -- Between tiny and mini, sized for the R2 study (experiments/r2_study.lua,
+    -- docs/r2.md): R1-R4, every rung of the R1 -> R2 ladder and its side
+    -- branches, 2 seeds each, with learning curves, in about 75 minutes on
+    -- the 2-core development machine (measured times in docs/r2.md). The
+    -- same structure as mini at patch 4 (8x8 tokens), width 48, depth 3.
+    image = 32, channels = 1, classes = 10,
+    data = function() return dk.data.fashion_mnist { split = "train", pad = 2 } end,
+    -- Measured on the 2-core machine at load average 3.5-4.8: 0.040-0.061 s
+    -- per step of batch 32 for the DiT rows, 0.040 for R3 (0.007 GMACs per
+    -- image); evaluation 0.047-0.068 s/sample with the 100-step DDPM sampler,
+    -- 0.095-0.103 with R2's 50-step DPM++(3M) SDE, 0.075-0.079 for R3. 24 runs
+    -- x 1800 steps ~ 35-41 min of training + 3 evaluations of 250 samples per
+    -- run ~ 20-25 min: about 60-70 minutes (docs/r2.md).
+    batch = 32, steps = 1800, eval_n = 250, eval_every = 600, sample_steps = 50, ddpm_steps = 100,
+    dit = { input_size = 32, in_channels = 1, patch_size = 4, hidden_size = 48, depth = 3, num_heads = 3 },
+    hdit = { image_size = { 32 }, in_channels = 1, patch = { 4 }, widths = { 32, 48 }, depths = { 1, 2 },
+             d_head = { 16 }, kernel = { 5 }, window = { 4 }, mapping_width = 48, mapping_depth = 1 },
+    single = { image_size = { 32 }, in_channels = 1, patch = { 4 }, widths = { 48 }, depths = { 3 },
+               d_head = { 16 }, mapping_width = 48, mapping_depth = 1 },
+    dit_ema = 0.995, ema_max = 0.999, -- DiT's fixed EMA decay scaled to a ~2000-step run (horizon ~200 steps), as mini
+  },
   tiny = {
     image = 32, channels = 1, classes = 10,
     data = function() return dk.data.fashion_mnist { split = "train", pad = 2 } end,
-    batch = 8, steps = 12, eval_n = 64, sample_steps = 8, ddpm_steps = 10,
+    batch = 8, steps = 12, eval_n = 64, eval_every = 6, sample_steps = 8, ddpm_steps = 10,
     dit = { input_size = 32, in_channels = 1, patch_size = 8, hidden_size = 32, depth = 1, num_heads = 2 },
     hdit = { image_size = { 32 }, in_channels = 1, patch = { 4 }, widths = { 16, 32 }, depths = { 1, 1 },
              d_head = { 8 }, kernel = { 3 }, window = { 4 }, mapping_width = 32, mapping_depth = 1 },
@@ -72,7 +94,7 @@ M.PRESETS = {
 function M.preset(name)
   local P = M.PRESETS[name or "mini"]
   if not P then
-    error(("unknown preset '%s': use paper, mini or tiny"):format(tostring(name)), 2)
+    error(("unknown preset '%s': use paper, mini, study or tiny"):format(tostring(name)), 2)
   end
   P.name = name or "mini"
   return P
@@ -110,10 +132,44 @@ function M.row(def)
   return def
 end
 
+-- Registers a row definition without running it (rows defined in a study
+-- script beside others: experiments/r2_study.lua).
+function M.define(def)
+  assert(type(def) == "table" and type(def.id) == "string", "dk.paper.define: needs a table with id")
+  assert(def.root or type(def.parent) == "string", "dk.paper.define: a row needs a parent (or root = true)")
+  defs[def.id] = def
+  return def
+end
+
+-- True while a script is loaded for its definitions (as a parent), not run.
+function M.loading() return loading > 0 end
+
+-- Scripts that define several rows (loaded when experiments/<id>.lua does not exist).
+M.STUDIES = { "r2_study" }
+
+local function load_script(path)
+  local chunk, err = loadfile(path)
+  if not chunk then return false, err end
+  loading = loading + 1
+  local ok, e = pcall(chunk)
+  loading = loading - 1
+  if not ok then error(e, 0) end
+  return true
+end
+
 -- The definition of a row, loading experiments/<id>.lua if needed.
 function M.def(id)
   if not defs[id] then
     local path = M.dir() .. "/" .. id .. ".lua"
+    local f = io.open(path, "rb")
+    if f then f:close() end
+    if not f then
+      for _, st in ipairs(M.STUDIES) do
+        if defs[id] then break end
+        load_script(M.dir() .. "/" .. st .. ".lua")
+      end
+      if defs[id] then return defs[id] end
+    end
     local chunk, err = loadfile(path)
     if not chunk then error(("paper row '%s': cannot load %s: %s"):format(id, path, err), 2) end
     loading = loading + 1
@@ -158,18 +214,29 @@ end
 M.USAGE = [[
 usage: diffkit run experiments/<ROW>.lua [options]          one row of the table
        diffkit run experiments/paper_table.lua [options]    every row (or --rows)
+       diffkit run experiments/r2_study.lua [options]       the R1 -> R2 ladder (docs/r2.md)
 
 Trains (resuming from runs/<preset>/<ROW>/ when it holds a checkpoint),
 samples and evaluates; a finished row is reused. A larger --steps than before
 continues the row's run; the step target is not part of its identity.
 
 options:
-  --preset paper|mini|tiny   sizes (default mini; docs/reproducing.md)
+  --preset paper|mini|study|tiny   sizes (default mini; docs/reproducing.md, docs/r2.md)
   --steps N                  training steps (default: the preset's)
   --eval-n N                 samples for FID/KID (default: the preset's)
   --out DIR                  run folders under DIR/<preset>/<ROW> (default runs)
   --results DIR              table, chart and grids (paper_table.lua; default results)
   --rows A,B                 rows to run (paper_table.lua; default all)
+  --seeds 1,2,3              train each row once per seed (run folders <ROW>.seed<S>);
+                             tables report mean ± standard deviation
+  --eval-every N             FID/KID every N steps into <run>/metrics.csv (learning curves;
+                             0 = off; default: off, the study preset's for r2_study.lua)
+  --noise K                  measure the FID's own sampling noise: K evaluations of one
+                             checkpoint with different sample seeds (paper_table.lua; default 3
+                             with --seeds, 0 = off)
+  --rungs A,B                rows of the R2 study to run (r2_study.lua; default all; docs/r2.md)
+  --doc FILE | --no-doc      the file whose results section r2_study.lua rewrites
+                             (default docs/r2.md with --preset study, else none)
   --no-eval                  train and sample only
   --force                    retrain a finished row; resume a checkpoint of another config
   --help, -h                 this text
@@ -201,9 +268,29 @@ function M.args(a)
     elseif k == "--out" then o.out = val()
     elseif k == "--rows" then o.rows = val()
     elseif k == "--results" then o.results = val()
+    elseif k == "--rungs" then o.rungs = val()
+    elseif k == "--doc" then o.doc = val()
+    elseif k == "--no-doc" then o.no_doc = true
+    elseif k == "--seeds" then
+      local v = val()
+      o.seeds = {}
+      for x in v:gmatch("[^,%s]+") do
+        local n = math.tointeger(tonumber(x))
+        if not n or n < 0 then dk.fail(("option --seeds: '%s' is not a whole number >= 0 (e.g. --seeds 1,2,3)"):format(x)) end
+        o.seeds[#o.seeds + 1] = n
+      end
+      if #o.seeds == 0 then dk.fail("option --seeds needs a list, e.g. --seeds 1,2,3") end
+    elseif k == "--eval-every" then
+      local v = val()
+      o.eval_every = math.tointeger(tonumber(v))
+      if not o.eval_every or o.eval_every < 0 then dk.fail(("option --eval-every: '%s' is not a whole number >= 0"):format(v)) end
+    elseif k == "--noise" then
+      local v = val()
+      o.noise = math.tointeger(tonumber(v))
+      if not o.noise or o.noise < 0 or o.noise == 1 then dk.fail(("option --noise: '%s': use 0 (off) or a count >= 2"):format(v)) end
     elseif k == "--no-eval" then o.no_eval = true
     elseif k == "--force" then o.force = true
-    else dk.fail(("unknown option '%s' (options: --preset paper|mini|tiny, --steps N, --eval-n N, --out DIR (runs), --results DIR (results), --rows A,B, --no-eval, --force; --help)"):format(k))
+    else dk.fail(("unknown option '%s' (options: --preset paper|mini|study|tiny, --steps N, --eval-n N, --out DIR (runs), --results DIR (results), --rows A,B, --rungs A,B, --seeds 1,2, --eval-every N, --noise K, --doc FILE, --no-doc, --no-eval, --force; --help)"):format(k))
     end
     i = i + 1
   end
@@ -245,15 +332,38 @@ local function serialize(t)
   return "{ " .. table.concat(parts, ", ") .. " }\n"
 end
 
--- Trains (resuming) and evaluates one row; returns its metrics table.
+-- The run folder of a row: <out>/<preset>/<ID>, or <ID>.seed<S> for a seed
+-- given with --seeds.
+function M.run_dir(id, o, seed)
+  local P = M.preset(o.preset)
+  local base = ("%s/%s/%s"):format(o.out or "runs", P.name, id)
+  return seed and (base .. ".seed" .. seed) or base
+end
+
+-- The learning curve of a run (its metrics.csv rows).
+function M.curve(run)
+  return dk.experiment.Experiment.read_metrics_csv(run .. "/metrics.csv")
+end
+
+-- Trains (resuming) and evaluates one row; returns its metrics table and run folder.
 -- Metrics are stored in <run>/metrics.lua; a finished row is reused.
-function M.run_row(id, o)
+-- `seed`: the row's seed (cfg.seed) for --seeds; nil keeps the row's own.
+-- o.eval_every > 0 also evaluates during training (<run>/metrics.csv); the
+-- last step's row is then the row's FID (the same measurement as a final
+-- evaluation: same n, sample seed 0).
+function M.run_row(id, o, seed)
   o = o or {}
   local P = M.preset(o.preset)
   local cfg = M.config(id, P)
-  if o.steps then cfg.steps = o.steps end
-  local run = ("%s/%s/%s"):format(o.out or "runs", P.name, id)
+  local d = M.def(id)
+  -- --steps N replaces the preset's step count; a row that trains longer than
+  -- the preset (r1-long) keeps its ratio
+  if o.steps then cfg.steps = math.max(1, math.floor(o.steps * cfg.steps / P.steps + 0.5)) end
+  if seed then cfg.seed = seed end
+  local run = M.run_dir(id, o, seed)
   local mpath = run .. "/metrics.lua"
+  local eval_n = o.eval_n or P.eval_n
+  local eval_every = o.eval_every or 0
   local m = read_metrics(mpath)
   local need_eval = not o.no_eval and m ~= nil and m.fid == nil
   if m and m.steps == cfg.steps and not o.force and not need_eval then
@@ -261,32 +371,112 @@ function M.run_row(id, o)
     return m, run
   end
   local exp = dk.experiment(cfg)
+  local function evaluate(mm)
+    local curve = eval_every > 0 and M.curve(run) or {}
+    local lastrow = curve[#curve]
+    if lastrow and lastrow.step == cfg.steps and lastrow.n == eval_n then
+      mm.fid, mm.kid, mm.features, mm.eval_n, mm.eval_s = lastrow.fid, lastrow.kid, lastrow.features, lastrow.n, lastrow.seconds
+      return
+    end
+    local t1 = dk.time()
+    local e = exp:evaluate { n = eval_n }
+    mm.fid, mm.kid, mm.features = e.fid, e.kid, e.features
+    mm.eval_n, mm.eval_s = e.n, dk.time() - t1
+  end
   if m and m.steps == cfg.steps and need_eval and not o.force then
     -- trained earlier without evaluation (--no-eval): load the last checkpoint, evaluate
     exp:train { out = run, quiet = true }
-    local t1 = dk.time()
-    local e = exp:evaluate { n = o.eval_n or P.eval_n }
-    m.fid, m.kid, m.features = e.fid, e.kid, e.features
-    m.eval_n, m.eval_s = e.n, dk.time() - t1
+    evaluate(m)
     write_atomic(mpath, serialize(m))
     return m, run
   end
-  local info = exp:info(P.image, P.image)
-  io.stderr:write(("%s (%s): %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
-    info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps))
-  local t0 = dk.time()
-  local last = exp:train { out = run, sample_every = 0, checkpoint_every = math.max(1, cfg.steps // 4) }
-  m = { row = id, steps = cfg.steps, params = info.params, trainable = info.trainable, macs = info.macs or 0,
-        loss = last and last.loss or 0 / 0, train_s = dk.time() - t0, preset = P.name }
-  exp:sample { n = P.classes * math.max(1, math.min(8, 80 // P.classes)), out = run .. "/grid.png" }
-  if not o.no_eval and exp.evaluate then
-    local t1 = dk.time()
-    local e = exp:evaluate { n = o.eval_n or P.eval_n }
-    m.fid, m.kid, m.features = e.fid, e.kid, e.features
-    m.eval_n, m.eval_s = e.n, dk.time() - t1
+  -- a row that continues another (d.continues, e.g. R1 trained longer): a
+  -- fresh run starts from a copy of that row's finished run of the same seed
+  local force = o.force
+  if d.continues and not io.open(run .. "/latest", "rb") then
+    local src = M.run_dir(d.continues, o, seed)
+    local sm = read_metrics(src .. "/metrics.lua")
+    if not sm then
+      io.stderr:write(("%s continues %s: running %s first\n"):format(id, d.continues, d.continues))
+      M.run_row(d.continues, o, seed)
+    end
+    local ok = os.execute(("mkdir -p '%s' && cp -p '%s'/ckpt_*.safetensors '%s'/latest '%s'/log.csv '%s' && " ..
+      "(cp -p '%s'/metrics.csv '%s' 2>/dev/null || true)"):format(run, src, src, src, run, src, run))
+    if not ok then dk.fail(("%s: cannot copy the run of %s (%s) to continue it"):format(id, d.continues, src)) end
+    force = true -- the copied checkpoint's config differs from this row's in its name only (rows.lua checks it)
   end
+  local info = exp:info(P.image, P.image)
+  io.stderr:write(("%s (%s)%s: %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
+    seed and (" seed " .. seed) or "", info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps))
+  local t0 = dk.time()
+  local last = exp:train { out = run, sample_every = 0, checkpoint_every = math.max(1, cfg.steps // 4), force = force,
+                           eval_every = (not o.no_eval) and eval_every or 0, eval_n = eval_n }
+  m = { row = id, steps = cfg.steps, params = info.params, trainable = info.trainable, macs = info.macs or 0,
+        loss = last and last.loss or 0 / 0, train_s = dk.time() - t0, preset = P.name, seed = cfg.seed or 0 }
+  if not last then -- nothing was trained now (resumed at its target): the loss of the log's last row
+    local f = io.open(run .. "/log.csv", "rb")
+    if f then
+      for line in f:lines() do local l = tonumber(line:match("^%d+,([^,]+)")); if l then m.loss = l end end
+      f:close()
+    end
+  end
+  exp:sample { n = P.classes * math.max(1, math.min(8, 80 // P.classes)), out = run .. "/grid.png" }
+  if not o.no_eval and exp.evaluate then evaluate(m) end
   write_atomic(mpath, serialize(m))
   return m, run
+end
+
+-- The FID's own sampling noise: k evaluations of the finished run's last
+-- checkpoint with sample seeds 1..k (n = eval_n). Returns { mean =, sd =, k =,
+-- n =, fids = {...} }, cached in <run>/fid_noise.lua.
+function M.fid_noise(id, o, seed, k)
+  local P = M.preset(o.preset)
+  local run = M.run_dir(id, o, seed)
+  local n = o.eval_n or P.eval_n
+  local path = run .. "/fid_noise.lua"
+  local old = read_metrics(path)
+  if old and old.k == k and old.n == n then
+    local fids = {}
+    for i = 1, k do fids[i] = old["fid" .. i] end
+    return { mean = old.mean, sd = old.sd, k = k, n = n, fids = fids, row = id }
+  end
+  local exp = dk.experiment.Experiment.from_checkpoint(run .. "/" .. io.open(run .. "/latest", "rb"):read("l"))
+  local fids = {}
+  for i = 1, k do
+    fids[i] = exp:evaluate { n = n, seed = i, quiet = true }.fid
+  end
+  local mean, sd = M.mean_sd(fids)
+  local t = { mean = mean, sd = sd, k = k, n = n }
+  for i = 1, k do t["fid" .. i] = fids[i] end
+  write_atomic(path, serialize(t))
+  return { mean = mean, sd = sd, k = k, n = n, fids = fids, row = id }
+end
+
+-- Mean and sample standard deviation (n - 1; 0 for one value) of a list.
+function M.mean_sd(xs)
+  local n, s = 0, 0
+  for _, x in ipairs(xs) do if x == x then n, s = n + 1, s + x end end
+  if n == 0 then return 0 / 0, 0 / 0 end
+  local mean, v = s / n, 0
+  for _, x in ipairs(xs) do if x == x then v = v + (x - mean) ^ 2 end end
+  return mean, n > 1 and math.sqrt(v / (n - 1)) or 0
+end
+
+-- Runs a row once per seed (o.seeds, else once with its own seed); returns
+-- { id =, runs = { { m =, run =, seed = }, ... }, fid =, fid_sd =, kid =, kid_sd =, loss = }.
+function M.run_seeds(id, o)
+  local res = { id = id, runs = {} }
+  for _, sd in ipairs(o.seeds or { false }) do
+    local m, run = M.run_row(id, o, sd or nil)
+    res.runs[#res.runs + 1] = { m = m, run = run, seed = sd or m.seed }
+  end
+  local f, k, l = {}, {}, {}
+  for i, r in ipairs(res.runs) do f[i], k[i], l[i] = r.m.fid or 0 / 0, r.m.kid or 0 / 0, r.m.loss or 0 / 0 end
+  res.fid, res.fid_sd = M.mean_sd(f)
+  res.kid, res.kid_sd = M.mean_sd(k)
+  res.loss = M.mean_sd(l)
+  res.m = res.runs[1].m
+  return res
 end
 
 -- `diffkit run experiments/<ID>.lua [--preset P] ...`

@@ -6,7 +6,7 @@ local dir, preset = arg[1], arg[2]
 local base = dir .. "/paper_table_" .. preset
 local f = assert(io.open(base .. ".csv", "rb"), "no " .. base .. ".csv")
 local header = f:read("l")
-check.eq(header, "row,description,params,gmacs,steps,loss,fid,kid,paper_fid,features", "csv header")
+check.eq(header, "row,description,params,gmacs,steps,loss,fid,kid,paper_fid,features,fid_sd,kid_sd,seeds", "csv header")
 local seen = {}
 for line in f:lines() do
   local row = line:match("^([^,]+),")

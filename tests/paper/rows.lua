@@ -45,7 +45,7 @@ local MUST = {
 }
 
 paper._dir = arg[0]:match("(.*/)") .. "../../experiments"
-for _, preset in ipairs { "paper", "mini", "tiny" } do
+for _, preset in ipairs { "paper", "mini", "study", "tiny" } do
   for _, id in ipairs(paper.ORDER) do
     local d = paper.def(id)
     local cfg = paper.config(id, preset)

@@ -94,11 +94,19 @@ dk_status dk_cache_dir(char *buf, size_t n, dk_error *err);
 /* The own network for a dataset, from the cache
  * (<cache>/features/<tag>-cnn-v2-<16 hex of the recipe hash>.safetensors), or
  * trained with the default recipe and saved there. path_out (may be NULL)
- * receives the file. Test-only: DIFFKIT_FEATNET_TEST_STEPS=N (N > 0) trains
+ * receives the file. The shipped network replaces the cached one where it
+ * fits (dk_featnet_shipped). Test-only: DIFFKIT_FEATNET_TEST_STEPS=N (N > 0) trains
  * N steps instead (the recipe line, hence the cache name, changes; the name
  * gets a "-test" suffix) so that the cached route can be tested quickly. */
 dk_featnet *dk_featnet_default(const dk_dataset *train, const dk_dataset *test, const char *tag, int verbose,
                                char *path_out, size_t path_n, dk_error *err);
+/* The network shipped with diffkit under the name `name` (data/featnet/<name>.safetensors,
+ * found in $DIFFKIT_DATA_DIR, the source tree, then the install tree), after checking its
+ * SHA-256 (a mismatch is DK_EFORMAT naming both sums). With `recipe` non-NULL it must
+ * have been trained by that recipe line (else DK_ENOTFOUND). dk_featnet_default uses it
+ * for the dataset it was trained on (Fashion-MNIST 32x32, pad 2, as `fmnist-cnn-v2`)
+ * unless DIFFKIT_FEATNET_RETRAIN=1 or DIFFKIT_FEATNET_TEST_STEPS is set. */
+dk_featnet *dk_featnet_shipped(const char *name, const char *recipe, char *path_out, size_t path_n, dk_error *err);
 /* 64-bit FNV-1a of a string (cache keys). */
 uint64_t dk_hash_str(const char *s);
 

@@ -27,27 +27,42 @@
  * Start: the host passes x = sigma_0 n. DiT starts from x_T ~ N(0, I) in the
  * VP frame, i.e. x = sqrt(1 + sigma_0^2) n in VE; with vp_prior = true (the
  * default) x is rescaled by sqrt(1 + sigma_0^2)/sigma_0 first (a factor
- * 1 + 2e-5 at sigma_0 = 157.4). One noise draw per step with sn > 0. */
+ * 1 + 2e-5 at sigma_0 = 157.4). One noise draw per step with sn > 0.
+ *
+ * variance = large | small: a fixed variance instead of the learned one
+ * (DiT's FIXED_LARGE, beta_t, the default of create_diffusion for a model
+ * without learned sigma, or FIXED_SMALL, the posterior variance): logvar =
+ * log(beta) or log(post_var_clipped), any preconditioner (ddpm_eps). */
 #include "diffkit/plugin.h"
 #include "diffkit/sampling.h"
 #include "../../precond/ddpm_learned_var/learned_var.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+typedef enum { VAR_LEARNED, VAR_LARGE, VAR_SMALL } var_kind;
 
 typedef struct anc {
     int vp_prior;
+    var_kind variance;
 } anc;
 
 static const dk_option_spec options[] = {
     {"vp_prior", DK_OPT_BOOL, "true", -INFINITY, INFINITY, NULL,
      "rescale the start x = sigma_0 n to sqrt(1 + sigma_0^2) n, DiT's x_T ~ N(0, I) in the VP frame", 0},
+    {"variance", DK_OPT_ENUM, "learned", -INFINITY, INFINITY, "learned|large|small",
+     "step variance: learned (the model's variance channel, ddpm_learned_var), large (beta_t: DiT's FIXED_LARGE, "
+     "what DiT samples a model without learned sigma with) or small (the posterior variance, FIXED_SMALL); the "
+     "fixed ones work with any preconditioner (ddpm_eps)", 0},
 };
 
 static dk_status create(const dk_options *o, void **self, dk_error *err) {
     anc *a = malloc(sizeof *a);
     if (!a) return dk_error_set(err, DK_ENOMEM, "sampler ddpm_ancestral: out of memory");
     a->vp_prior = dk_opt_bool(o, "vp_prior");
+    const char *v = dk_opt_str(o, "variance");
+    a->variance = strcmp(v, "large") == 0 ? VAR_LARGE : strcmp(v, "small") == 0 ? VAR_SMALL : VAR_LEARNED;
     *self = a;
     return DK_OK;
 }
@@ -78,8 +93,9 @@ static dk_status sample(void *self, const dk_sampler_env *env, const double *sig
         }
         s.nfe++;
         const double *dn = dk_f64(den), *v = dk_f64(aux);
+        const int learned = a->variance == VAR_LEARNED;
         for (size_t k = 0; k < s.numel; k++)
-            if (!isfinite(dn[k]) || !isfinite(v[k])) {
+            if (!isfinite(dn[k]) || (learned && !isfinite(v[k]))) {
                 st = dk_error_set(err, DK_ENUMERIC,
                                   "sampler ddpm_ancestral: the denoiser returned %s %g at element %zu (sigma %g): "
                                   "check the model and that the preconditioner is ddpm_learned_var",
@@ -97,7 +113,8 @@ static dk_status sample(void *self, const dk_sampler_env *env, const double *sig
             if ((st = dk_sampling_noise(&s, sg, sn, 1, "the DDPM ancestral step", &z, err))) break;
             const double ve = sqrt(1.0 + n2);
             for (size_t k = 0; k < s.numel; k++) {
-                double lv = dk_lv_log_variance(v[k], log_beta, log_post_clipped);
+                double lv = learned ? dk_lv_log_variance(v[k], log_beta, log_post_clipped)
+                                    : a->variance == VAR_LARGE ? log_beta : log_post_clipped;
                 xp[k] = r * xp[k] + (1.0 - r) * dn[k] + ve * exp(0.5 * lv) * z[k];
             }
         } else {
