@@ -174,6 +174,8 @@ function Experiment:device()
   local d = self.cfg.device
   if d == nil or d == "" then d = os.getenv("DIFFKIT_DEVICE") end
   if d == nil or d == "" then d = "cpu" end
+  -- data parallelism: each rank of a machine takes its own GPU (local rank -> cuda:N)
+  if d == "cuda" and core.dist.world() > 1 then d = "cuda:" .. core.dist.local_rank() end
   return d
 end
 
@@ -328,17 +330,28 @@ function Experiment:train(o)
   if math.type(steps) ~= "integer" or steps < 0 then
     core.fail(("exp:train: steps = %s: the step target must be a whole number >= 0"):format(tostring(steps)))
   end
-  mkdir_p(out)
-  local lock <close>, note = core.run_lock(out)
-  if not lock then core.fail(note) end
+  -- Data parallelism (docs/distributed.md): every rank trains its share of
+  -- each step; rank 0 alone owns the run folder (lock, config, log.csv,
+  -- checkpoints, grids, the progress line). The others read the checkpoint to
+  -- resume from (the folder must be on a file system every machine sees).
+  local rank0, world = core.dist.rank() == 0, core.dist.world()
+  if not rank0 then o = setmetatable({ quiet = true, sample_every = 0, checkpoint_every = 0 }, { __index = o }) end
+  if rank0 then mkdir_p(out) end
+  local lock_, note = nil, nil
+  if rank0 then
+    lock_, note = core.run_lock(out)
+    if not lock_ then core.fail(note) end
+  end
+  local lock <close> = lock_
   if note then io.stderr:write(note, "\n") end
-  local removed, bytes = core.clean_tmp(out), 0
+  local removed, bytes = rank0 and core.clean_tmp(out) or {}, 0
   if #removed > 0 then
     local names = {}
     for i, r in ipairs(removed) do bytes = bytes + r.bytes; if i <= 3 then names[i] = r.name end end
     io.stderr:write(("run folder %s: removed %d temporary file%s of processes that are gone (%.1f MB: %s%s)\n"):format(
       out, #removed, #removed == 1 and "" or "s", bytes / 1e6, table.concat(names, ", "), #removed > 3 and ", ..." or ""))
   end
+  if world > 1 then core.dist.barrier() end -- rank 0 has made and locked the folder
   local tr = self:trainer()
   local text = Experiment.config_text(self.cfg)
   local latest = read_file(out .. "/latest")
@@ -361,20 +374,22 @@ function Experiment:train(o)
         :format(out, table.concat(diff, "\n  ")))
     end
     if not o.quiet then io.stderr:write(("resumed %s at step %d (target %d)\n"):format(path, tr:steps(), steps)) end
-    if tr:steps() >= steps then
+    if tr:steps() >= steps and rank0 then
       io.stderr:write(tr:steps() == steps
         and ("run folder %s is already at its target of %d steps: nothing to train\n"):format(out, steps)
         or ("run folder %s is at step %d, past the target of %d steps: nothing to train (a run is never shortened; "
             .. "the checkpoint is unchanged)\n"):format(out, tr:steps(), steps))
     end
   end
-  if read_file(out .. "/config.txt") ~= text then write_atomic(out .. "/config.txt", text) end
+  if rank0 and read_file(out .. "/config.txt") ~= text then write_atomic(out .. "/config.txt", text) end
   -- log.csv: the header and the rows up to the checkpoint's step (rows logged
   -- after the last checkpoint by a process that was killed would repeat)
   local csv_path = out .. "/log.csv"
   local done0 = tr:steps()
-  local old = read_file(csv_path)
-  if done0 == 0 or not old then
+  local old = rank0 and read_file(csv_path)
+  if not rank0 then
+    -- log.csv is rank 0's
+  elseif done0 == 0 or not old then
     if old ~= CSV_HEADER then write_atomic(csv_path, CSV_HEADER) end
   else
     local keep, dropped = {}, 0
@@ -392,8 +407,9 @@ function Experiment:train(o)
         csv_path, dropped, dropped == 1 and "" or "s", done0))
     end
   end
-  local csv, cerr = io.open(csv_path, "ab")
-  if not csv then core.fail(("writing %s: %s; check the folder and resume"):format(csv_path, tostring(cerr))) end
+  local csv, cerr
+  if rank0 then csv, cerr = io.open(csv_path, "ab") else csv = false end
+  if csv == nil then core.fail(("writing %s: %s; check the folder and resume"):format(csv_path, tostring(cerr))) end
   local function last_good()
     local have = read_file(out .. "/latest")
     return have and (out .. "/" .. have:gsub("%s+$", "")) or "none (nothing was saved)"
@@ -423,7 +439,7 @@ function Experiment:train(o)
     last = st
     local elapsed = core.time() - t0
     st.samples_per_s = (st.step - done0) * batch / math.max(elapsed, 1e-9)
-    if st.step % log_every == 0 or st.step == steps then
+    if rank0 and (st.step % log_every == 0 or st.step == steps) then
       local row = ("%d,%.8g,%.8g,%.8g,%.8g,%.6g,%.6g,%.4g,%.3f\n"):format(st.step, st.loss, st.lr, st.grad_norm,
         st.ema_decay, st.sigma_min, st.sigma_max, st.samples_per_s, elapsed)
       local wok, werr = csv:write(row)
@@ -445,9 +461,10 @@ function Experiment:train(o)
     if (o.checkpoint_every or 0) > 0 and st.step % o.checkpoint_every == 0 then checkpoint(st.step) end
   end
   if prog then prog:finish(last and ("loss %.4f"):format(last.loss) or nil) end
-  local cok, cerr2 = csv:close()
+  local cok, cerr2 = true, nil
+  if csv then cok, cerr2 = csv:close() end
   if not cok then core.fail(("writing %s: %s; the last good checkpoint is %s"):format(csv_path, tostring(cerr2), last_good())) end
-  if last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint(last.step) end
+  if rank0 and last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint(last.step) end
   return last, out
 end
 

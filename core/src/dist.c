@@ -1,0 +1,339 @@
+/* dist.c: ranks, collectives and the fixed-order gradient sum (dist.h).
+ * Compiled with MPI when CMake found it (DIFFKIT_HAVE_MPI) and with NCCL in a
+ * CUDA build that found it (DIFFKIT_HAVE_NCCL); otherwise a world of 1. */
+#include "diffkit/dist.h"
+#include "backend/backend.h"
+#include "diffkit/log.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef DIFFKIT_HAVE_MPI
+#include <mpi.h>
+#endif
+#ifdef DIFFKIT_HAVE_NCCL
+#include <cuda_runtime.h>
+#include <nccl.h>
+#endif
+
+static int g_rank = 0, g_world = 1, g_local_rank = 0, g_local_world = 1, g_inited = 0;
+__attribute__((unused)) static int g_mpi = 0;
+static char g_host[256] = "";
+static double g_comm_seconds = 0;
+
+/* The bucket size of the fixed-order sum (elements): bounds the MPI counts
+ * (int) and the scratch memory. */
+#define DK_DIST_BUCKET ((size_t)1 << 24)
+
+int dk_dist_built(void) {
+#ifdef DIFFKIT_HAVE_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int dk_dist_nccl_built(void) {
+#ifdef DIFFKIT_HAVE_NCCL
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int dk_dist_rank(void) { return g_rank; }
+int dk_dist_world(void) { return g_world; }
+int dk_dist_local_rank(void) { return g_local_rank; }
+int dk_dist_local_world(void) { return g_local_world; }
+double dk_dist_comm_seconds(void) { return g_comm_seconds; }
+
+const char *dk_dist_host(void) {
+    if (!g_host[0] && gethostname(g_host, sizeof g_host - 1) != 0) strcpy(g_host, "?");
+    return g_host;
+}
+
+/* Started by a launcher: OpenMPI, PMIx (OpenMPI 5, Slurm), MPICH/Hydra. */
+static int launched_by_mpirun(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE") || getenv("PMI_RANK");
+}
+
+#ifdef DIFFKIT_HAVE_MPI
+static dk_status mpi_fail(dk_error *err, int rc, const char *what) {
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "MPI error %d", rc);
+    return dk_error_set(err, DK_EIO, "%s failed on rank %d of %d (%s): %s: another rank has probably died or failed "
+                        "(see its message)", what, g_rank, g_world, dk_dist_host(), msg);
+}
+#define MPI_TRY(call, what) do { int rc_ = (call); if (rc_ != MPI_SUCCESS) return mpi_fail(err, rc_, what); } while (0)
+#endif
+
+dk_status dk_dist_init(dk_error *err) {
+    if (g_inited) return DK_OK;
+    g_inited = 1;
+    dk_dist_host();
+    if (!launched_by_mpirun()) return DK_OK;
+#ifdef DIFFKIT_HAVE_MPI
+    int flag = 0;
+    MPI_Initialized(&flag);
+    if (!flag) {
+        int provided = 0;
+        /* FUNNELED: only the main thread calls MPI (OpenMP threads compute) */
+        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+            return dk_error_set(err, DK_EIO, "MPI_Init failed on host %s: check the mpirun command line", g_host);
+    }
+    g_mpi = 1;
+    /* errors come back as codes, reported with the rank (never a silent abort) */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_world);
+    MPI_Comm local;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+        MPI_Comm_rank(local, &g_local_rank);
+        MPI_Comm_size(local, &g_local_world);
+        MPI_Comm_free(&local);
+    }
+    return DK_OK;
+#else
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (n && atoi(n) > 1)
+        return dk_error_set(err, DK_EUNSUPPORTED, "started by mpirun with %s ranks, but this diffkit was built without "
+                            "MPI: install libopenmpi-dev (tools/install-deps.sh) and rebuild with -DDIFFKIT_MPI=ON", n);
+    return DK_OK;
+#endif
+}
+
+#ifdef DIFFKIT_HAVE_NCCL
+static ncclComm_t g_nccl = NULL;
+static void *g_nccl_scratch = NULL;
+static size_t g_nccl_scratch_bytes = 0;
+#endif
+
+void dk_dist_finalize(void) {
+#ifdef DIFFKIT_HAVE_NCCL
+    if (g_nccl) { ncclCommDestroy(g_nccl); g_nccl = NULL; }
+    if (g_nccl_scratch) { cudaFree(g_nccl_scratch); g_nccl_scratch = NULL; }
+#endif
+#ifdef DIFFKIT_HAVE_MPI
+    if (g_mpi) {
+        int fin = 0;
+        MPI_Finalized(&fin);
+        if (!fin) MPI_Finalize();
+        g_mpi = 0;
+    }
+#endif
+}
+
+void dk_dist_abort(int code, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (g_world > 1) fprintf(stderr, "diffkit: rank %d of %d (%s): %s\n", g_rank, g_world, dk_dist_host(), msg);
+    else if (msg[0]) fprintf(stderr, "diffkit: %s\n", msg);
+    fflush(stderr);
+#ifdef DIFFKIT_HAVE_MPI
+    if (g_mpi) MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+#endif
+    exit(code);
+}
+
+dk_status dk_dist_barrier(dk_error *err) {
+#ifdef DIFFKIT_HAVE_MPI
+    if (g_mpi) MPI_TRY(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+#endif
+    return DK_OK;
+}
+
+dk_status dk_dist_bcast(void *buf, size_t bytes, int root, dk_error *err) {
+#ifdef DIFFKIT_HAVE_MPI
+    if (g_mpi) {
+        for (size_t off = 0; off < bytes; off += (size_t)1 << 30) {
+            size_t n = bytes - off < ((size_t)1 << 30) ? bytes - off : ((size_t)1 << 30);
+            MPI_TRY(MPI_Bcast((char *)buf + off, (int)n, MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+        }
+    }
+#endif
+    return DK_OK;
+}
+
+dk_status dk_dist_allgather(const void *send, size_t bytes, void *recv, dk_error *err) {
+    if (g_world == 1) {
+        if (bytes) memmove(recv, send, bytes);
+        return DK_OK;
+    }
+#ifdef DIFFKIT_HAVE_MPI
+    if (bytes > (size_t)1 << 30) return dk_error_set(err, DK_EINVAL, "dk_dist_allgather: %zu bytes per rank, at most 2^30", bytes);
+    MPI_TRY(MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_WORLD), "MPI_Allgather");
+#endif
+    return DK_OK;
+}
+
+/* ---- the fixed-order sum ------------------------------------------------ */
+
+#ifdef DIFFKIT_HAVE_MPI
+static void add_host(void *acc, const void *g, size_t n, dk_dtype dt) {
+    if (dt == DK_F32) {
+        float *a = acc;
+        const float *b = g;
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+    } else {
+        double *a = acc;
+        const double *b = g;
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+    }
+}
+
+/* One bucket of n elements on the host: chunk r (cnt[r] elements at r*c) is
+ * summed by rank r in rank order, then every rank gets every chunk. */
+static dk_status mpi_sum_bucket(void *acc, const void *g, size_t n, dk_dtype dt, void *scratch, dk_error *err) {
+    int R = g_world, me = g_rank;
+    size_t es = dk_dtype_size(dt), c = (n + (size_t)R - 1) / (size_t)R;
+    MPI_Datatype mt = dt == DK_F32 ? MPI_FLOAT : MPI_DOUBLE;
+    int *cnt = malloc(sizeof(int) * (size_t)R * 4);
+    if (!cnt) return dk_error_set(err, DK_ENOMEM, "dk_dist_sum_ordered: out of memory");
+    int *dsp = cnt + R, *rcnt = cnt + 2 * R, *rdsp = cnt + 3 * R;
+    for (int r = 0; r < R; r++) {
+        size_t lo = (size_t)r * c;
+        cnt[r] = lo >= n ? 0 : (int)(n - lo < c ? n - lo : c);
+        dsp[r] = (int)(lo < n ? lo : n);
+    }
+    for (int r = 0; r < R; r++) { rcnt[r] = cnt[me]; rdsp[r] = r * cnt[me]; }
+    int rc = MPI_Alltoallv(g, cnt, dsp, mt, scratch, rcnt, rdsp, mt, MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS) {
+        char *mine = (char *)acc + (size_t)dsp[me] * es;
+        for (int r = 0; r < R; r++) add_host(mine, (char *)scratch + (size_t)rdsp[r] * es, (size_t)cnt[me], dt);
+        rc = MPI_Allgatherv(MPI_IN_PLACE, 0, mt, acc, cnt, dsp, mt, MPI_COMM_WORLD);
+        free(cnt);
+        if (rc != MPI_SUCCESS) return mpi_fail(err, rc, "MPI_Allgatherv (gradient sum)");
+        return DK_OK;
+    }
+    free(cnt);
+    return mpi_fail(err, rc, "MPI_Alltoallv (gradient sum)");
+}
+
+static dk_status mpi_sum_host(void *acc, const void *g, size_t n, dk_dtype dt, dk_error *err) {
+    size_t es = dk_dtype_size(dt), bucket = n < DK_DIST_BUCKET ? n : DK_DIST_BUCKET;
+    void *scratch = malloc((bucket + (size_t)g_world) * es);
+    if (!scratch) return dk_error_set(err, DK_ENOMEM, "dk_dist_sum_ordered: %zu bytes of scratch", bucket * es);
+    dk_status s = DK_OK;
+    for (size_t off = 0; off < n && !s; off += bucket) {
+        size_t m = n - off < bucket ? n - off : bucket;
+        s = mpi_sum_bucket((char *)acc + off * es, (const char *)g + off * es, m, dt, scratch, err);
+    }
+    free(scratch);
+    return s;
+}
+#endif
+
+#ifdef DIFFKIT_HAVE_NCCL
+static dk_status nccl_fail(dk_error *err, const char *what, const char *why) {
+    return dk_error_set(err, DK_EIO, "%s failed on rank %d of %d (%s): %s", what, g_rank, g_world, dk_dist_host(), why);
+}
+#define NCCL_TRY(call, what) do { ncclResult_t r_ = (call); if (r_ != ncclSuccess) return nccl_fail(err, what, ncclGetErrorString(r_)); } while (0)
+
+/* The NCCL communicator, bootstrapped over MPI (rank 0's unique id broadcast). */
+static dk_status nccl_comm(dk_error *err) {
+    if (g_nccl) return DK_OK;
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    if (g_rank == 0) NCCL_TRY(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    DK_TRY(dk_dist_bcast(&id, sizeof id, 0, err));
+    NCCL_TRY(ncclCommInitRank(&g_nccl, g_world, id, g_rank), "ncclCommInitRank");
+    return DK_OK;
+}
+
+/* The device form of mpi_sum_bucket: grouped ncclSend/ncclRecv (the
+ * reduce-scatter by hand), the rank-order sum with the CUDA backend's
+ * add_into kernel, then grouped ncclBroadcasts (an all-gather of unequal
+ * chunks). All on the legacy default stream, as the backend's kernels. */
+static dk_status nccl_sum_bucket(void *acc, const void *g, size_t n, dk_dtype dt, void *scratch, dk_error *err) {
+    const dk_backend *be = dk_backend_get(DK_CUDA, err);
+    if (!be) return DK_EUNSUPPORTED;
+    int R = g_world, me = g_rank;
+    size_t es = dk_dtype_size(dt), c = (n + (size_t)R - 1) / (size_t)R;
+    ncclDataType_t nt = dt == DK_F32 ? ncclFloat32 : ncclFloat64;
+    size_t mine_lo = (size_t)me * c, mine = mine_lo >= n ? 0 : (n - mine_lo < c ? n - mine_lo : c);
+    NCCL_TRY(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < R; r++) {
+        size_t lo = (size_t)r * c, cr = lo >= n ? 0 : (n - lo < c ? n - lo : c);
+        if (cr) NCCL_TRY(ncclSend((const char *)g + lo * es, cr, nt, r, g_nccl, 0), "ncclSend");
+        if (mine) NCCL_TRY(ncclRecv((char *)scratch + (size_t)r * mine * es, mine, nt, r, g_nccl, 0), "ncclRecv");
+    }
+    NCCL_TRY(ncclGroupEnd(), "ncclGroupEnd");
+    for (int r = 0; r < R && mine; r++) {
+        if (dt == DK_F32) be->f32->dk_k_add_into((float *)acc + mine_lo, (const float *)scratch + (size_t)r * mine, mine, 1.0);
+        else be->f64->dk_k_add_into((double *)acc + mine_lo, (const double *)scratch + (size_t)r * mine, mine, 1.0);
+    }
+    NCCL_TRY(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < R; r++) {
+        size_t lo = (size_t)r * c, cr = lo >= n ? 0 : (n - lo < c ? n - lo : c);
+        if (cr) NCCL_TRY(ncclBroadcast((char *)acc + lo * es, (char *)acc + lo * es, cr, nt, r, g_nccl, 0), "ncclBroadcast");
+    }
+    NCCL_TRY(ncclGroupEnd(), "ncclGroupEnd");
+    return be->sync(err);
+}
+
+static dk_status nccl_sum(void *acc, const void *g, size_t n, dk_dtype dt, dk_error *err) {
+    DK_TRY(nccl_comm(err));
+    size_t es = dk_dtype_size(dt), bucket = n < DK_DIST_BUCKET ? n : DK_DIST_BUCKET;
+    size_t need = (bucket + (size_t)g_world) * es;
+    if (g_nccl_scratch_bytes < need) {
+        if (g_nccl_scratch) cudaFree(g_nccl_scratch);
+        g_nccl_scratch = NULL;
+        g_nccl_scratch_bytes = 0;
+        if (cudaMalloc(&g_nccl_scratch, need) != cudaSuccess)
+            return dk_error_set(err, DK_ENOMEM, "dk_dist_sum_ordered: %zu bytes of GPU scratch on rank %d", need, g_rank);
+        g_nccl_scratch_bytes = need;
+    }
+    for (size_t off = 0; off < n; off += bucket) {
+        size_t m = n - off < bucket ? n - off : bucket;
+        DK_TRY(nccl_sum_bucket((char *)acc + off * es, (const char *)g + off * es, m, dt, g_nccl_scratch, err));
+    }
+    return DK_OK;
+}
+#endif
+
+dk_status dk_dist_sum_ordered(void *acc, const void *g, size_t n, dk_dtype dt, dk_device dev, dk_error *err) {
+    if (dt != DK_F32 && dt != DK_F64) return dk_error_set(err, DK_EINVAL, "dk_dist_sum_ordered: F32 or F64 only");
+    const dk_backend *be = dk_backend_get(dev, err);
+    if (!be) return err ? err->code : DK_EUNSUPPORTED;
+    if (g_world == 1 || n == 0) {
+        if (n == 0) return DK_OK;
+        if (dt == DK_F32) be->f32->dk_k_add_into(acc, g, n, 1.0);
+        else if (be->f64) be->f64->dk_k_add_into(acc, g, n, 1.0);
+        else return dk_error_set(err, DK_EUNSUPPORTED, "dk_dist_sum_ordered: F64 on %s", be->name);
+        return DK_OK;
+    }
+    double t0 = dk_time_now();
+    dk_status s = DK_OK;
+#ifdef DIFFKIT_HAVE_NCCL
+    if (dev == DK_CUDA) {
+        s = nccl_sum(acc, g, n, dt, err);
+        g_comm_seconds += dk_time_now() - t0;
+        return s;
+    }
+#endif
+#ifdef DIFFKIT_HAVE_MPI
+    if (dev == DK_CPU) {
+        s = mpi_sum_host(acc, g, n, dt, err);
+    } else { /* device memory without NCCL: staged through the host */
+        size_t bytes = n * dk_dtype_size(dt);
+        void *ha = malloc(bytes), *hg = malloc(bytes);
+        if (!ha || !hg) s = dk_error_set(err, DK_ENOMEM, "dk_dist_sum_ordered: %zu bytes of host staging", 2 * bytes);
+        if (!s) s = be->to_host(ha, acc, bytes, err);
+        if (!s) s = be->to_host(hg, g, bytes, err);
+        if (!s) s = mpi_sum_host(ha, hg, n, dt, err);
+        if (!s) s = be->from_host(acc, ha, bytes, err);
+        free(ha);
+        free(hg);
+    }
+#else
+    s = dk_error_set(err, DK_EUNSUPPORTED, "dk_dist_sum_ordered: a world of %d ranks without MPI", g_world);
+#endif
+    g_comm_seconds += dk_time_now() - t0;
+    return s;
+}
