@@ -1,0 +1,60 @@
+-- dist_common.lua: helpers of the data-parallel tests (tests/dist.cmake).
+package.path = arg[0]:match("(.*/)") .. "../train/?.lua;" .. package.path
+local common = require "common"
+local dk = require "diffkit"
+local M = { common = common }
+
+M.here = arg[0]:match("(.*/)") or "./"
+M.cli = os.getenv("DK_CLI") or "diffkit"
+
+-- Skip (exit 77) with the reason when MPI cannot run the test here.
+function M.need_mpi()
+  common.need_fashion_mnist()
+  if not dk.dist.built() then
+    print("this diffkit was built without MPI (DIFFKIT_MPI=OFF or libopenmpi-dev missing; tools/install-deps.sh installs it): skipped")
+    os.exit(77)
+  end
+  if not os.execute("command -v mpirun >/dev/null 2>&1") then
+    print("mpirun is not installed (apt-get install openmpi-bin; tools/install-deps.sh installs it): skipped")
+    os.exit(77)
+  end
+end
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local _, _, code = p:close()
+  return out, code
+end
+M.sh = sh
+
+-- mpirun -np N of the diffkit binary with args; one OpenMP thread per rank
+-- (the test machine has 2 cores). np = 0: one plain process, no mpirun.
+function M.run(np, args)
+  local cmd
+  if np == 0 then
+    cmd = ("OMP_NUM_THREADS=1 '%s' %s"):format(M.cli, args)
+  else
+    cmd = ("mpirun --allow-run-as-root --oversubscribe -np %d -x OMP_NUM_THREADS=1 '%s' %s"):format(np, M.cli, args)
+  end
+  local out, code = sh(cmd)
+  if code ~= 0 then io.stderr:write(cmd, "\n", out, "\n") end
+  return out, code
+end
+
+-- Trains the tiny DiT (worker.lua) in folder dir: np ranks (0: no mpirun).
+function M.train(np, dir, batch, accum, steps, every)
+  return M.run(np, ("run '%sworker.lua' '%s' %d %d %d %d"):format(M.here, dir, batch, accum, steps, every or 0))
+end
+
+-- Largest relative difference of the latest checkpoints of two run folders.
+function M.compare(a, b)
+  local out = sh(("'%s' run '%scompare.lua' '%s' '%s' 1"):format(M.cli, M.here, a, b))
+  local rel = tonumber(out:match("relative difference (%S+)"))
+  if not rel then io.stderr:write(out) end
+  return rel or math.huge, out:gsub("%s+$", "")
+end
+
+function M.tmpdir(name) return common.tmpdir("dist-" .. name) end
+
+return M
