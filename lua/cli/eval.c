@@ -45,6 +45,7 @@ static const char eval_chunk[] =
     "local exp = E.Experiment.from_checkpoint(path)\n"
     "local r = exp:evaluate { n = n, batch = batch, features = features, seed = seed }\n"
     "local acc = r.accuracy_of_feature_net\n"
+    "if dk.dist.rank() ~= 0 then return end -- under mpirun: the samples were split, rank 0 prints\n"
     "print(('checkpoint %s (step %s)'):format(path, tostring(exp.checkpoint_step)))\n"
     "print(('fid[%s] = %.6g'):format(r.features, r.fid))\n"
     "print(('kid[%s] = %.6g'):format(r.features, r.kid))\n"

@@ -215,6 +215,7 @@ function Experiment:trainer()
     label_dropout = c.class_dropout or 0, optim = c.optim, lr_sched = c.lr_sched, ema = ema,
     grad_accum = c.grad_accum or 1, clip_norm = c.clip_norm or 1.0,
     stratified = c.stratified == nil and true or c.stratified,
+    distributed = not self._evaluate_only, -- a checkpoint loaded for evaluation trains nothing: no split
   }
   return self._trainer
 end
@@ -542,23 +543,47 @@ function Experiment:evaluate(o)
   local seed = o.seed or 0
   if n < 2 then error("exp:evaluate: n = " .. tostring(n) .. ", need at least 2 samples", 2) end
   local t0 = core.time()
-  local net, key = self:feature_net(o.features, o.quiet)
-  local real = self:real_features(net, key, n, seed, batch)
+  -- Under mpirun (docs/distributed.md) rank r samples the batches i with
+  -- i % ranks == r and every batch's features are broadcast from its rank in
+  -- the order of i, so each rank holds the single process's feature matrix,
+  -- bit for bit, and computes the same FID/KID. Rank 0 trains or reads the
+  -- cached feature net and real features first; the others then read its cache.
+  local dist = core.dist
+  local world, rank = dist.world(), dist.rank()
+  local quiet = o.quiet or rank ~= 0
+  local net, key, real
+  for turn = 0, world > 1 and 1 or 0 do
+    if (turn == 0) == (rank == 0) then
+      net, key = self:feature_net(o.features, quiet)
+      real = self:real_features(net, key, n, seed, batch)
+    end
+    if world > 1 and turn == 0 then dist.barrier() end
+  end
   local fake, calls = nil, 0
   if o.images then
     fake = net:features(o.images, batch)
   else
     local parts, done, i = {}, 0, 0
-    local prog = (not o.quiet) and core.progress("sampling for evaluation", n) or nil
+    local prog = (not quiet) and core.progress("sampling for evaluation", n) or nil
     while done < n do
       local m = math.min(batch, n - done)
-      local x, c = self:sample { n = m, seed = seed * 100003 + i }
-      parts[#parts + 1] = net:features(x, batch)
-      calls = calls + (c or 0)
+      if i % world == rank then
+        local x, c = self:sample { n = m, seed = seed * 100003 + i }
+        parts[#parts + 1] = net:features(x, batch)
+        calls = calls + (c or 0)
+      else
+        parts[#parts + 1] = false
+      end
       done, i = done + m, i + 1
       if prog then prog:update(done) end
     end
     if prog then prog:finish() end
+    if world > 1 then
+      for j = 1, #parts do parts[j] = dist.bcast_tensor(parts[j] or nil, (j - 1) % world) end
+      local all = 0
+      for r = 0, world - 1 do all = all + tonumber(dist.bcast_string(tostring(calls), r)) end
+      calls = all
+    end
     fake = core.cat0(parts)
   end
   local fid, kid = core.fid(real, fake), core.kid(real, fake)
@@ -589,6 +614,7 @@ function Experiment.from_checkpoint(path)
     error(("checkpoint '%s' holds no experiment config (metadata 'config'): it was not written by exp:train"):format(path), 2)
   end
   local exp = new(Experiment.parse_config_text(meta.config, ("checkpoint '%s': config"):format(path)))
+  exp._evaluate_only = true
   exp:trainer():load(path)
   exp.checkpoint_step = tonumber(meta.step)
   return exp

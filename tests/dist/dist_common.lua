@@ -30,12 +30,15 @@ M.sh = sh
 
 -- mpirun -np N of the diffkit binary with args; one OpenMP thread per rank
 -- (the test machine has 2 cores). np = 0: one plain process, no mpirun.
-function M.run(np, args)
+-- env: optional { NAME = value } exported to every rank.
+function M.run(np, args, env)
+  local pre, xs = "OMP_NUM_THREADS=1", " -x OMP_NUM_THREADS"
+  for k, v in pairs(env or {}) do pre, xs = pre .. (" %s='%s'"):format(k, v), xs .. " -x " .. k end
   local cmd
   if np == 0 then
-    cmd = ("OMP_NUM_THREADS=1 '%s' %s"):format(M.cli, args)
+    cmd = ("%s '%s' %s"):format(pre, M.cli, args)
   else
-    cmd = ("mpirun --allow-run-as-root --oversubscribe -np %d -x OMP_NUM_THREADS=1 '%s' %s"):format(np, M.cli, args)
+    cmd = ("%s mpirun --allow-run-as-root --oversubscribe -np %d%s '%s' %s"):format(pre, np, xs, M.cli, args)
   end
   local out, code = sh(cmd)
   if code ~= 0 then io.stderr:write(cmd, "\n", out, "\n") end
