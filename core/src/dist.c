@@ -297,6 +297,142 @@ static dk_status nccl_sum(void *acc, const void *g, size_t n, dk_dtype dt, dk_er
 }
 #endif
 
+/* ---- the same sum, started without waiting (DDP-style overlap) ---------- */
+
+struct dk_dist_sum {
+    void *acc;
+    const void *g;
+    size_t n;
+    dk_dtype dt;
+    int state; /* 0: all-to-all in flight, 1: chunk summed, 2: all-gather in flight, 3: done */
+#ifdef DIFFKIT_HAVE_MPI
+    MPI_Request req;
+    int *cnt, *dsp, *rcnt, *rdsp;
+    void *scratch;
+#endif
+};
+
+static void sum_free(dk_dist_sum *s) {
+    if (!s) return;
+#ifdef DIFFKIT_HAVE_MPI
+    free(s->cnt);
+    free(s->scratch);
+#endif
+    free(s);
+}
+
+dk_status dk_dist_sum_start(void *acc, const void *g, size_t n, dk_dtype dt, dk_dist_sum **out, dk_error *err) {
+    *out = NULL;
+    if (dt != DK_F32 && dt != DK_F64) return dk_error_set(err, DK_EINVAL, "dk_dist_sum_start: F32 or F64 only");
+    if (n > DK_DIST_BUCKET) return dk_error_set(err, DK_EINVAL, "dk_dist_sum_start: %zu elements, at most 2^24 per bucket", n);
+    dk_dist_sum *s = calloc(1, sizeof *s);
+    if (!s) return dk_error_set(err, DK_ENOMEM, "dk_dist_sum_start: out of memory");
+    s->acc = acc; s->g = g; s->n = n; s->dt = dt;
+    if (g_world == 1) {
+        if (dt == DK_F32) for (size_t i = 0; i < n; i++) ((float *)acc)[i] += ((const float *)g)[i];
+        else for (size_t i = 0; i < n; i++) ((double *)acc)[i] += ((const double *)g)[i];
+        s->state = 3;
+        *out = s;
+        return DK_OK;
+    }
+#ifdef DIFFKIT_HAVE_MPI
+    double t0 = dk_time_now();
+    int R = g_world, me = g_rank;
+    size_t es = dk_dtype_size(dt), c = (n + (size_t)R - 1) / (size_t)R;
+    s->cnt = malloc(sizeof(int) * (size_t)R * 4);
+    s->scratch = malloc((c * (size_t)R + 1) * es);
+    if (!s->cnt || !s->scratch) { sum_free(s); return dk_error_set(err, DK_ENOMEM, "dk_dist_sum_start: out of memory"); }
+    s->dsp = s->cnt + R; s->rcnt = s->cnt + 2 * R; s->rdsp = s->cnt + 3 * R;
+    for (int r = 0; r < R; r++) {
+        size_t lo = (size_t)r * c;
+        s->cnt[r] = lo >= n ? 0 : (int)(n - lo < c ? n - lo : c);
+        s->dsp[r] = (int)(lo < n ? lo : n);
+    }
+    for (int r = 0; r < R; r++) { s->rcnt[r] = s->cnt[me]; s->rdsp[r] = r * s->cnt[me]; }
+    MPI_Datatype mt = dt == DK_F32 ? MPI_FLOAT : MPI_DOUBLE;
+    int rc = MPI_Ialltoallv(g, s->cnt, s->dsp, mt, s->scratch, s->rcnt, s->rdsp, mt, MPI_COMM_WORLD, &s->req);
+    g_comm_seconds += dk_time_now() - t0;
+    if (rc != MPI_SUCCESS) { sum_free(s); return mpi_fail(err, rc, "MPI_Ialltoallv (gradient bucket)"); }
+    *out = s;
+    return DK_OK;
+#else
+    sum_free(s);
+    return dk_error_set(err, DK_EUNSUPPORTED, "dk_dist_sum_start: a world of %d ranks without MPI", g_world);
+#endif
+}
+
+#ifdef DIFFKIT_HAVE_MPI
+/* state 0 -> 1 once the all-to-all is in (wait: block for it): this rank's
+ * chunk is summed in rank order. No collective is started here, so the
+ * moment it happens (timing) cannot change the order of the collectives. */
+static dk_status sum_reduced(dk_dist_sum *s, int wait, dk_error *err) {
+    if (s->state != 0) return DK_OK;
+    int flag = 0, rc;
+    if (wait) { rc = MPI_Wait(&s->req, MPI_STATUS_IGNORE); flag = 1; }
+    else rc = MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_fail(err, rc, "MPI_Ialltoallv (gradient bucket)");
+    if (!flag) return DK_OK;
+    size_t es = dk_dtype_size(s->dt);
+    int me = g_rank;
+    char *mine = (char *)s->acc + (size_t)s->dsp[me] * es;
+    for (int r = 0; r < g_world; r++) add_host(mine, (char *)s->scratch + (size_t)s->rdsp[r] * es, (size_t)s->cnt[me], s->dt);
+    s->state = 1;
+    return DK_OK;
+}
+#endif
+
+dk_status dk_dist_sum_gather(dk_dist_sum *s, dk_error *err) {
+    dk_status st = DK_OK;
+#ifdef DIFFKIT_HAVE_MPI
+    if (s->state < 2) {
+        double t0 = dk_time_now();
+        st = sum_reduced(s, 1, err);
+        if (!st) {
+            MPI_Datatype mt = s->dt == DK_F32 ? MPI_FLOAT : MPI_DOUBLE;
+            int rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, mt, s->acc, s->cnt, s->dsp, mt, MPI_COMM_WORLD, &s->req);
+            if (rc != MPI_SUCCESS) st = mpi_fail(err, rc, "MPI_Iallgatherv (gradient bucket)");
+            else s->state = 2;
+        }
+        g_comm_seconds += dk_time_now() - t0;
+    }
+#endif
+    return st;
+}
+
+dk_status dk_dist_sum_poll(dk_dist_sum *s, int *done, dk_error *err) {
+    dk_status st = DK_OK;
+#ifdef DIFFKIT_HAVE_MPI
+    double t0 = dk_time_now();
+    if (s->state == 0) st = sum_reduced(s, 0, err);
+    else if (s->state == 2) {
+        int flag = 0;
+        int rc = MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) st = mpi_fail(err, rc, "MPI_Iallgatherv (gradient bucket)");
+        else if (flag) s->state = 3;
+    }
+    g_comm_seconds += dk_time_now() - t0;
+#endif
+    *done = s->state == 3;
+    return st;
+}
+
+dk_status dk_dist_sum_wait(dk_dist_sum *s, dk_error *err) {
+    dk_status st = DK_OK;
+    if (!s) return DK_OK;
+#ifdef DIFFKIT_HAVE_MPI
+    if (s->state < 2) st = dk_dist_sum_gather(s, err);
+    if (!st && s->state == 2) {
+        double t0 = dk_time_now();
+        int rc = MPI_Wait(&s->req, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) st = mpi_fail(err, rc, "MPI_Iallgatherv (gradient bucket)");
+        s->state = 3;
+        g_comm_seconds += dk_time_now() - t0;
+    }
+#endif
+    sum_free(s);
+    return st;
+}
+
 dk_status dk_dist_sum_ordered(void *acc, const void *g, size_t n, dk_dtype dt, dk_device dev, dk_error *err) {
     if (dt != DK_F32 && dt != DK_F64) return dk_error_set(err, DK_EINVAL, "dk_dist_sum_ordered: F32 or F64 only");
     const dk_backend *be = dk_backend_get(dev, err);

@@ -37,7 +37,26 @@ struct dk_trainer {
     double *sig_skip;
     int sig_next, noise_next;   /* micro-batches of this step whose sigma / noise draws are done */
     int64_t epoch0, index0;     /* the loader position at the start of the step */
+    /* overlap (dk_trainer_setup.overlap): buckets [b_lo, b_hi) of the grad
+     * block, started in the order nb-1 .. 0 as their parameters become final */
+    int overlap;
+    size_t nb, np, n_order, cursor;
+    size_t *b_lo, *b_hi, *b_pending, *p_bucket, *p_lw, *p_order;
+    dk_dist_sum **b_op;
+    long next_start;            /* the next bucket to start (nb-1 down to 0; -1: all started) */
+    long to_gather;             /* the last bucket started: its all-gather starts before the next bucket */
+    dk_status ov_status;
+    dk_error ov_err;
 };
+
+static void overlap_free(dk_trainer *t) {
+    if (t->b_op)
+        for (size_t b = 0; b < t->nb; b++) dk_dist_sum_wait(t->b_op[b], NULL);
+    free(t->b_lo); free(t->b_hi); free(t->b_pending); free(t->p_bucket); free(t->p_lw); free(t->p_order); free(t->b_op);
+    t->b_lo = t->b_hi = t->b_pending = t->p_bucket = t->p_lw = t->p_order = NULL;
+    t->b_op = NULL;
+    t->overlap = 0;
+}
 
 static void trainer_free_buffers(dk_trainer *t) {
     dk_tensor *ts[] = {t->x, t->labels, t->noise, t->y, t->xin, t->cn, t->target, t->weight,
@@ -46,6 +65,7 @@ static void trainer_free_buffers(dk_trainer *t) {
     free(t->sigma);
     free(t->sig_skip);
     if (t->acc && t->be) t->be->free(t->acc);
+    overlap_free(t);
 }
 
 void dk_trainer_free(dk_trainer *t) {
@@ -145,6 +165,41 @@ dk_trainer *dk_trainer_new(const dk_trainer_setup *s, dk_error *err) {
             return NULL;
         }
     }
+    if (s->overlap && world > 1 && t->dev == DK_CPU && t->acc) {
+        /* buckets: parameters in block order, cut at a parameter's start
+         * once a bucket holds >= 2^20 elements (DDP cuts at 25 MB) */
+        dk_params *pp = s->model->params;
+        size_t np = dk_params_count(pp), total = dk_params_numel(pp, 0),
+               target = s->bucket_elems ? s->bucket_elems : (size_t)1 << 20;
+        t->np = np;
+        t->b_lo = calloc(np + 1, sizeof(size_t));
+        t->b_hi = calloc(np + 1, sizeof(size_t));
+        t->b_pending = calloc(np + 1, sizeof(size_t));
+        t->p_bucket = calloc(np + 1, sizeof(size_t));
+        t->p_lw = calloc(np + 1, sizeof(size_t));
+        t->p_order = calloc(np + 1, sizeof(size_t));
+        t->b_op = calloc(np + 1, sizeof *t->b_op);
+        int ok = t->b_lo && t->b_hi && t->b_pending && t->p_bucket && t->p_lw && t->p_order && t->b_op;
+        size_t nb = 0, fill = 0;
+        for (size_t q = 0; ok && q < np; q++) {
+            dk_param *prm = dk_params_at(pp, q);
+            if (q > 0 && prm->offset < dk_params_at(pp, q - 1)->offset) ok = 0; /* not in block order: no overlap */
+            if (nb == 0 || fill >= target) {
+                if (nb > 0) t->b_hi[nb - 1] = prm->offset;
+                t->b_lo[nb] = nb == 0 ? 0 : prm->offset;
+                nb++;
+                fill = 0;
+            }
+            t->p_bucket[q] = nb - 1;
+            fill += prm->var.value->numel;
+        }
+        if (nb > 0) t->b_hi[nb - 1] = total;
+        if (nb > 0) t->b_lo[0] = 0;
+        for (size_t b = 0; ok && b < nb; b++) ok = t->b_hi[b] >= t->b_lo[b] && t->b_hi[b] - t->b_lo[b] <= ((size_t)1 << 24);
+        t->nb = nb;
+        if (ok && nb > 0) t->overlap = 1;
+        else overlap_free(t);
+    }
     t->g = dk_graph_new();
     t->optim = dk_optim_new(s->model->params, &s->optim, err);
     if (!t->g || !t->optim) { dk_trainer_free(t); return NULL; }
@@ -194,6 +249,81 @@ static void position_add(const dk_loader *l, int64_t e, int64_t i, int64_t off, 
     int64_t j = i + off;
     *eo = e + j / n;
     *io = j % n;
+}
+
+/* ---- overlap: gradient buckets summed during backward (PyTorch DDP) ---- */
+
+/* The collectives in a fixed order on every rank: gather(previous) just
+ * before start(b), so the order never depends on when a transfer completes. */
+static void bucket_start(dk_trainer *t, size_t b) {
+    if (t->b_op[b] || t->ov_status) return;
+    if (t->to_gather >= 0) {
+        t->ov_status = dk_dist_sum_gather(t->b_op[t->to_gather], &t->ov_err);
+        t->to_gather = -1;
+        if (t->ov_status) return;
+    }
+    t->to_gather = (long)b;
+    size_t es = dk_dtype_size(t->dtype);
+    char *g = dk_params_grad(t->s.model->params);
+    t->ov_status = dk_dist_sum_start((char *)t->acc + t->b_lo[b] * es, g + t->b_lo[b] * es, t->b_hi[b] - t->b_lo[b],
+                                     t->dtype, &t->b_op[b], &t->ov_err);
+}
+
+/* Starts the buckets that are ready, in the fixed order nb-1 .. 0 (every
+ * rank posts the same collectives in the same order), and moves the ones in
+ * flight on (MPI progresses inside MPI calls only). */
+static void buckets_advance(dk_trainer *t, int all) {
+    while (t->next_start >= 0 && (all || t->b_pending[t->next_start] == 0)) bucket_start(t, (size_t)t->next_start--);
+    for (size_t b = 0; b < t->nb && !t->ov_status; b++) {
+        int done = 0;
+        if (t->b_op[b]) t->ov_status = dk_dist_sum_poll(t->b_op[b], &done, &t->ov_err);
+    }
+}
+
+static void backward_hook(void *ctx, size_t entry) {
+    dk_trainer *t = ctx;
+    int changed = 0;
+    for (; t->cursor < t->n_order && t->p_lw[t->p_order[t->cursor]] >= entry; t->cursor++) {
+        t->b_pending[t->p_bucket[t->p_order[t->cursor]]]--;
+        changed = 1;
+    }
+    if (changed || (entry & 15) == 0) buckets_advance(t, 0);
+}
+
+static const dk_trainer *g_sort_t; /* qsort has no context argument */
+static int cmp_lw_desc(const void *a, const void *b) {
+    size_t x = g_sort_t->p_lw[*(const size_t *)a], y = g_sort_t->p_lw[*(const size_t *)b];
+    return x > y ? -1 : x < y;
+}
+
+/* After the forward pass: which parameters become final after which tape entry. */
+static void buckets_prepare(dk_trainer *t) {
+    dk_params *pp = t->s.model->params;
+    dk_graph_param_last_writers(t->g, pp, t->p_lw);
+    for (size_t b = 0; b < t->nb; b++) t->b_pending[b] = 0;
+    t->n_order = 0;
+    for (size_t q = 0; q < t->np; q++)
+        if (t->p_lw[q] != SIZE_MAX) { t->b_pending[t->p_bucket[q]]++; t->p_order[t->n_order++] = q; }
+    g_sort_t = t;
+    qsort(t->p_order, t->n_order, sizeof(size_t), cmp_lw_desc);
+    t->cursor = 0;
+    buckets_advance(t, 0);
+}
+
+/* After backward (or a failure anywhere in the micro-batch): every bucket is
+ * started, in the fixed order, and finished. */
+static dk_status buckets_finish(dk_trainer *t, dk_error *err) {
+    buckets_advance(t, 1);
+    if (t->to_gather >= 0 && !t->ov_status) t->ov_status = dk_dist_sum_gather(t->b_op[t->to_gather], &t->ov_err);
+    t->to_gather = -1;
+    for (size_t b = 0; b < t->nb; b++) {
+        dk_error e2;
+        dk_status s = dk_dist_sum_wait(t->b_op[b], &e2);
+        t->b_op[b] = NULL;
+        if (s && !t->ov_status) { t->ov_status = s; t->ov_err = e2; }
+    }
+    if (t->ov_status && err) *err = t->ov_err;
+    return t->ov_status;
 }
 
 /* One micro-batch (number k of the step's M): forward, loss, backward. Returns the mean loss in *loss. */
@@ -284,7 +414,12 @@ static dk_status micro_batch(dk_trainer *t, int k, dk_train_stats *st, double *l
     if (!isfinite(*loss))
         return dk_error_set(err, DK_ENUMERIC, "loss is %g: training diverged; the weights were not updated (lower the lr or check the data)",
                             *loss);
+    if (t->overlap) {
+        buckets_prepare(t);
+        dk_graph_set_backward_hook(g, backward_hook, t);
+    }
     s = dk_graph_backward(g, scaled, err);
+    dk_graph_set_backward_hook(g, NULL, NULL);
     if (s) return dk_error_prefix(err, "backward");
     return DK_OK;
 }
@@ -299,7 +434,7 @@ dk_status dk_trainer_step(dk_trainer *t, dk_train_stats *stats, dk_error *err) {
     memset(&st, 0, sizeof st);
     st.sigma_min = INFINITY;
     st.sigma_max = 0;
-    double t0 = dk_time_now();
+    double t0 = dk_time_now(), comm0 = dk_dist_comm_seconds();
     if (t->swap) return dk_error_set(err, DK_ESTATE, "trainer: the EMA weights are swapped in; call use_ema(false) before training");
     dk_params *p = t->s.model->params;
     size_t np = dk_params_numel(p, 0), bytes = np * dk_dtype_size(t->dtype);
@@ -318,8 +453,19 @@ dk_status dk_trainer_step(dk_trainer *t, dk_train_stats *stats, dk_error *err) {
         memset(&mst, 0, sizeof mst);
         mst.sigma_min = INFINITY;
         if (t->acc && a > 0) dk_params_zero_grad(p);
+        if (t->overlap) {
+            t->next_start = (long)t->nb - 1;
+            t->to_gather = -1;
+            t->ov_status = DK_OK;
+            for (size_t b = 0; b < t->nb; b++) t->b_pending[b] = (size_t)-1 / 2; /* not ready before the forward is done */
+        }
         dk_status s = micro_batch(t, k, &mst, &l, err);
         dk_graph_reset(t->g);
+        if (t->overlap) { /* every rank completes every bucket, even after a failure here, so none waits forever */
+            dk_error e3;
+            dk_status s3 = buckets_finish(t, &e3);
+            if (s3 && !s) { s = s3; *err = e3; }
+        }
         round_rec mine = {s == DK_OK, l, mst.sigma_min, mst.sigma_max, mst.sigma_mean_log};
         int nrec = 1;
         if (t->world > 1) {
@@ -343,11 +489,7 @@ dk_status dk_trainer_step(dk_trainer *t, dk_train_stats *stats, dk_error *err) {
         if (t->world == 1) all = NULL;
         /* the micro-batches' gradients, in the order of k: acc + g_k for one
          * process, acc + g_(a*R) + ... + g_(a*R+R-1) in rank order for R ranks */
-        if (!s && t->acc) {
-            double c0 = dk_time_now();
-            s = dk_dist_sum_ordered(t->acc, dk_params_grad(p), np, t->dtype, t->dev, err);
-            st.comm_seconds += dk_time_now() - c0;
-        }
+        if (!s && t->acc && !t->overlap) s = dk_dist_sum_ordered(t->acc, dk_params_grad(p), np, t->dtype, t->dev, err);
         if (s) {
             free(all);
             dk_params_zero_grad(p);
@@ -390,6 +532,7 @@ dk_status dk_trainer_step(dk_trainer *t, dk_train_stats *stats, dk_error *err) {
     st.loss = loss_sum / t->M;
     st.sigma_mean_log /= (double)(t->B * t->M);
     st.seconds = dk_time_now() - t0;
+    st.comm_seconds = dk_dist_comm_seconds() - comm0;
     if (stats) *stats = st;
     return DK_OK;
 }

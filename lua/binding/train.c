@@ -208,7 +208,7 @@ static dk_instance *field_plugin(lua_State *L, int t, const char *k, dk_plugin_k
 static int l_trainer(lua_State *L) {
     static const char *const keys[] = {"model", "precond", "density", "data", "batch", "seed", "shuffle", "hflip",
                                        "label_dropout", "optim", "lr_sched", "ema", "grad_accum", "clip_norm",
-                                       "stratified", "distributed", NULL};
+                                       "stratified", "distributed", "overlap", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     check_keys(L, 1, "dk.trainer", keys);
     dkl_trainer *u = lua_newuserdatauv(L, sizeof *u, 4);
@@ -241,6 +241,11 @@ static int l_trainer(lua_State *L) {
      * run equals one process with that (smaller) micro-batch, bit for bit. */
     s.world = opt_bool(L, 1, "distributed", 1) ? dk_dist_world() : 1;
     s.rank = s.world > 1 ? dk_dist_rank() : 0;
+    /* overlap the gradient sum with backward (DDP); DIFFKIT_DIST_OVERLAP=0 turns it off (bench/dist.sh) */
+    const char *ov = getenv("DIFFKIT_DIST_OVERLAP");
+    s.overlap = opt_bool(L, 1, "overlap", !(ov && strcmp(ov, "0") == 0));
+    const char *bk = getenv("DIFFKIT_DIST_BUCKET"); /* elements per bucket (tests: many small buckets) */
+    s.bucket_elems = bk ? (size_t)strtoull(bk, NULL, 10) : 0;
     if (s.world > 1 && s.grad_accum >= 1) {
         int a = s.grad_accum, b = s.world;
         while (b) { int c = a % b; a = b; b = c; } /* a = gcd */

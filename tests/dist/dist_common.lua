@@ -46,8 +46,8 @@ function M.run(np, args, env)
 end
 
 -- Trains the tiny DiT (worker.lua) in folder dir: np ranks (0: no mpirun).
-function M.train(np, dir, batch, accum, steps, every)
-  return M.run(np, ("run '%sworker.lua' '%s' %d %d %d %d"):format(M.here, dir, batch, accum, steps, every or 0))
+function M.train(np, dir, batch, accum, steps, every, env)
+  return M.run(np, ("run '%sworker.lua' '%s' %d %d %d %d"):format(M.here, dir, batch, accum, steps, every or 0), env)
 end
 
 -- Largest relative difference of the latest checkpoints of two run folders.

@@ -68,8 +68,27 @@ dk_status dk_dist_allgather(const void *send, size_t bytes, void *recv, dk_error
  * of 1 it is acc += g. */
 dk_status dk_dist_sum_ordered(void *acc, const void *g, size_t n, dk_dtype dt, dk_device dev, dk_error *err);
 
-/* Seconds spent inside dk_dist_sum_ordered (communication and waiting for the
- * slowest rank) since the process started: the bench's "all-reduce share". */
+/* The same sum of one bucket (n <= 2^24 elements, host memory) in two
+ * non-blocking halves, so the trainer sums a bucket of gradients while
+ * backward computes the next (PyTorch DDP's overlap):
+ *   start:  MPI_Ialltoallv (this rank receives its chunk of every rank);
+ *   poll:   progresses it (MPI progresses only inside MPI calls); once in,
+ *           sums the chunk in rank order; never starts a collective;
+ *   gather: (waits for the all-to-all and sums, if not yet, then) starts the
+ *           MPI_Iallgatherv of the summed chunks;
+ *   wait:   gather if not yet, wait, free.
+ * MPI needs every rank to start collectives in the same order: call start
+ * and gather in an order that does not depend on timing (the trainer:
+ * start(b), gather(b), start(b-1), ... - gather(b) just before start(b-1)).
+ * acc and g must stay untouched until wait. In a world of 1, start adds. */
+typedef struct dk_dist_sum dk_dist_sum;
+dk_status dk_dist_sum_start(void *acc, const void *g, size_t n, dk_dtype dt, dk_dist_sum **out, dk_error *err);
+dk_status dk_dist_sum_poll(dk_dist_sum *s, int *done, dk_error *err);
+dk_status dk_dist_sum_gather(dk_dist_sum *s, dk_error *err);
+dk_status dk_dist_sum_wait(dk_dist_sum *s, dk_error *err);
+
+/* Seconds spent inside dk_dist_sum_ordered, _poll and _wait (communication
+ * and waiting for the slowest rank) since the process started. */
 double dk_dist_comm_seconds(void);
 
 #ifdef __cplusplus

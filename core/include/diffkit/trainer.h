@@ -55,6 +55,13 @@ typedef struct dk_trainer_setup {
      * summed in the order of k (dk_dist_sum_ordered), so parameters are
      * bit-identical to that one process for any world size. */
     int world, rank;
+    /* With world > 1 on the CPU: sum the gradients in buckets of about 2^20
+     * elements, each started during backward as soon as its parameters'
+     * gradients are final, in a fixed order (the last bucket first), as
+     * PyTorch DDP overlaps its all-reduce with backward. 0: one sum after
+     * backward. The result is the same bit for bit either way. */
+    int overlap;
+    size_t bucket_elems;    /* bucket size with overlap (0: 2^20 elements) */
 } dk_trainer_setup;
 
 typedef struct dk_train_stats {
