@@ -39,3 +39,14 @@ if dk.dist.rank() == 0 then
   print(("RESULT %s %d %.3f %.4f %.4f %d"):format(name, dk.dist.world(), 64 / dt, dt, comm / steps / dt,
     dk.model_info(exp:model()).params))
 end
+-- The fixed-order sum alone (bandwidth): 2^24 F32 elements (64 MiB), the
+-- bytes each rank moves being 2 (R-1)/R of that, as in a ring all-reduce.
+if dk.dist.world() > 1 then
+  local n = 1 << 24
+  local dt = dk.dist.sum_bench(n, 5)
+  if dk.dist.rank() == 0 then
+    local R = dk.dist.world()
+    print(("SUMBW %d ranks: %.1f ms per sum of %d MiB, bus bandwidth %.2f GB/s"):format(R, dt * 1e3, n * 4 >> 20,
+      2 * (R - 1) / R * n * 4 / dt / 1e9))
+  end
+end

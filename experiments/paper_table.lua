@@ -29,6 +29,7 @@ for _, id in ipairs(rows) do
   results[#results + 1] = { id = id, d = d, m = m, run = run }
 end
 
+if dk.dist.rank() ~= 0 then return end -- under mpirun the rows were trained and evaluated by every rank; rank 0 writes the table
 local outdir = o.results or "results"
 os.execute("mkdir -p '" .. outdir .. "/paper_table_" .. P.name .. "'")
 local base = outdir .. "/paper_table_" .. P.name

@@ -8,9 +8,12 @@
  *       new tensor, dtype and shape included; on the root a copy of t)
  *   dk.dist.bcast_string(s | nil, root) -> the root's string on every rank
  *   dk.dist.abort(message) ends every rank, naming this one
- *   dk.dist.comm_seconds() -> seconds spent summing gradients so far */
+ *   dk.dist.comm_seconds() -> seconds spent summing gradients so far
+ *   dk.dist.sum_bench(n, reps) -> seconds per fixed-order sum of n F32 elements
+ *       (host memory; every rank calls it: bench/dist.lua's bandwidth line) */
 #include "dkl.h"
 #include "diffkit/dist.h"
+#include "diffkit/log.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +75,24 @@ static int d_bcast_string(lua_State *L) {
     return 1;
 }
 
+static int d_sum_bench(lua_State *L) {
+    lua_Integer n = luaL_checkinteger(L, 1), reps = luaL_optinteger(L, 2, 5);
+    if (n < 1 || reps < 1) return luaL_error(L, "dk.dist.sum_bench: n and reps must be >= 1");
+    float *acc = calloc((size_t)n, sizeof(float)), *g = calloc((size_t)n, sizeof(float));
+    if (!acc || !g) { free(acc); free(g); return luaL_error(L, "dk.dist.sum_bench: out of memory"); }
+    for (lua_Integer i = 0; i < n; i++) g[i] = (float)(i % 7);
+    dk_error err;
+    dk_status st = dk_dist_barrier(&err);
+    double t0 = dk_time_now();
+    for (lua_Integer r = 0; r < reps && !st; r++) st = dk_dist_sum_ordered(acc, g, (size_t)n, DK_F32, DK_CPU, &err);
+    double dt = (dk_time_now() - t0) / (double)reps;
+    free(acc);
+    free(g);
+    if (st) return dkl_error(L, &err);
+    lua_pushnumber(L, dt);
+    return 1;
+}
+
 static int d_abort(lua_State *L) {
     const char *msg = luaL_optstring(L, 1, "aborted");
     dk_dist_abort(1, "%s", msg);
@@ -82,7 +103,7 @@ static const luaL_Reg dist_funcs[] = {{"rank", d_rank}, {"world", d_world}, {"lo
                                       {"host", d_host}, {"built", d_built}, {"nccl_built", d_nccl_built},
                                       {"barrier", d_barrier}, {"bcast_tensor", d_bcast_tensor},
                                       {"bcast_string", d_bcast_string}, {"abort", d_abort},
-                                      {"comm_seconds", d_comm_seconds}, {NULL, NULL}};
+                                      {"comm_seconds", d_comm_seconds}, {"sum_bench", d_sum_bench}, {NULL, NULL}};
 
 static int open_dist(lua_State *L) {
     lua_newtable(L);

@@ -213,6 +213,7 @@ end
 -- Every write checked, fsync, rename, fsync of the folder (dk.write_atomic);
 -- on failure the previous file is unchanged and the error names it.
 local function write_atomic(path, text)
+  if dk.dist.rank() ~= 0 then return end -- under mpirun rank 0 writes (docs/distributed.md)
   local ok, e = dk.write_atomic(path, text)
   if not ok then dk.fail(e) end
 end
@@ -272,13 +273,13 @@ function M.run_row(id, o)
     return m, run
   end
   local info = exp:info(P.image, P.image)
-  io.stderr:write(("%s (%s): %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
-    info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps))
+  if dk.dist.rank() == 0 then io.stderr:write(("%s (%s): %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
+    info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps)) end
   local t0 = dk.time()
   local last = exp:train { out = run, sample_every = 0, checkpoint_every = math.max(1, cfg.steps // 4) }
   m = { row = id, steps = cfg.steps, params = info.params, trainable = info.trainable, macs = info.macs or 0,
         loss = last and last.loss or 0 / 0, train_s = dk.time() - t0, preset = P.name }
-  exp:sample { n = P.classes * math.max(1, math.min(8, 80 // P.classes)), out = run .. "/grid.png" }
+  if dk.dist.rank() == 0 then exp:sample { n = P.classes * math.max(1, math.min(8, 80 // P.classes)), out = run .. "/grid.png" } end
   if not o.no_eval and exp.evaluate then
     local t1 = dk.time()
     local e = exp:evaluate { n = o.eval_n or P.eval_n }
