@@ -287,7 +287,7 @@ static void backward_hook(void *ctx, size_t entry) {
         t->b_pending[t->p_bucket[t->p_order[t->cursor]]]--;
         changed = 1;
     }
-    if (changed || (entry & 15) == 0) buckets_advance(t, 0);
+    if (changed) buckets_advance(t, 0); /* polls at parameter boundaries only: MPI_Test may yield the CPU */
 }
 
 static const dk_trainer *g_sort_t; /* qsort has no context argument */
