@@ -209,14 +209,21 @@ function Experiment:trainer()
   local c = self.cfg
   local ema = c.ema
   if ema == nil then ema = true end
-  self._trainer = core.trainer {
+  local ok, tr = pcall(core.trainer, {
     model = self:model(), precond = self:precond(), density = self:density(), data = self:dataset(),
     batch = c.batch or 32, seed = c.seed or 0, hflip = c.hflip or false,
     label_dropout = c.class_dropout or 0, optim = c.optim, lr_sched = c.lr_sched, ema = ema,
     grad_accum = c.grad_accum or 1, clip_norm = c.clip_norm or 1.0,
     stratified = c.stratified == nil and true or c.stratified,
     distributed = not self._evaluate_only, -- a checkpoint loaded for evaluation trains nothing: no split
-  }
+  })
+  if not ok then
+    local msg = tostring(tr)
+    -- a world size that cannot split the batch is a usage error: the message alone, on every rank
+    if msg:find("cannot be split over", 1, true) then core.fail((msg:gsub("^.-dk%.trainer", "dk.trainer"))) end
+    error(tr, 0)
+  end
+  self._trainer = tr
   return self._trainer
 end
 

@@ -258,7 +258,7 @@ function M.run_row(id, o)
   local m = read_metrics(mpath)
   local need_eval = not o.no_eval and m ~= nil and m.fid == nil
   if m and m.steps == cfg.steps and not o.force and not need_eval then
-    io.stderr:write(("%s: finished earlier (%s), reusing its metrics\n"):format(id, mpath))
+    if dk.dist.rank() == 0 then io.stderr:write(("%s: finished earlier (%s), reusing its metrics\n"):format(id, mpath)) end
     return m, run
   end
   local exp = dk.experiment(cfg)
@@ -299,7 +299,7 @@ function M.main(id, a)
     return
   end
   local m, run = M.run_row(id, o)
-  print(("%s: loss %.4f  fid %s  kid %s  (%s)"):format(id, m.loss, tostring(m.fid), tostring(m.kid), run))
+  if dk.dist.rank() == 0 then print(("%s: loss %.4f  fid %s  kid %s  (%s)"):format(id, m.loss, tostring(m.fid), tostring(m.kid), run)) end
 end
 
 return M
