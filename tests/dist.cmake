@@ -10,7 +10,7 @@ foreach(t parity resume kill eval)
     RUN_SERIAL ON ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR};DK_CLI=$<TARGET_FILE:diffkit_cli>")
 endforeach()
 # The NCCL path on one GPU (label cuda: tests/gpu/run.sh runs it; exit 77
-# without a GPU, NCCL or MPI).
+# without a GPU or a loadable NCCL; runs without MPI too).
 add_test(NAME integration.dist_nccl COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/dist/nccl.lua)
 set_tests_properties(integration.dist_nccl PROPERTIES LABELS "cuda;dist" SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL ON
   ENVIRONMENT "DK_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR};DK_CLI=$<TARGET_FILE:diffkit_cli>")

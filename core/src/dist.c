@@ -15,14 +15,15 @@
 #endif
 #ifdef DIFFKIT_HAVE_NCCL
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <nccl.h>
 #endif
 
 static int g_rank = 0, g_world = 1, g_local_rank = 0, g_local_world = 1, g_inited = 0;
 __attribute__((unused)) static int g_mpi = 0;
-/* DIFFKIT_DIST_FORCE=1 under mpirun -np 1: the gradient sum takes the
- * collective path (MPI, or NCCL for GPU memory) in a world of 1, so one GPU
- * checks the NCCL path end to end (tests/dist/nccl.lua). */
+/* DIFFKIT_DIST_FORCE=1: the gradient sum takes the collective path (MPI
+ * under mpirun -np 1, NCCL for GPU memory, with or without mpirun) in a
+ * world of 1, so one GPU checks the NCCL path end to end (tests/dist/nccl.lua). */
 static int g_force = 0;
 static char g_host[256] = "";
 static double g_comm_seconds = 0;
@@ -46,6 +47,13 @@ int dk_dist_nccl_built(void) {
     return 0;
 #endif
 }
+
+#ifndef DIFFKIT_HAVE_NCCL
+int dk_dist_nccl_available(char *why, size_t n) {
+    if (why && n) snprintf(why, n, "this diffkit was built without NCCL (a CUDA build finds nccl.h in the CUDA toolkit or $NCCL_HOME)");
+    return 0;
+}
+#endif
 
 int dk_dist_rank(void) { return g_rank; }
 int dk_dist_world(void) { return g_world; }
@@ -78,6 +86,7 @@ dk_status dk_dist_init(dk_error *err) {
     if (g_inited) return DK_OK;
     g_inited = 1;
     dk_dist_host();
+    g_force = getenv("DIFFKIT_DIST_FORCE") && strcmp(getenv("DIFFKIT_DIST_FORCE"), "1") == 0;
     if (!launched_by_mpirun()) return DK_OK;
 #ifdef DIFFKIT_HAVE_MPI
     int flag = 0;
@@ -89,7 +98,6 @@ dk_status dk_dist_init(dk_error *err) {
             return dk_error_set(err, DK_EIO, "MPI_Init failed on host %s: check the mpirun command line", g_host);
     }
     g_mpi = 1;
-    g_force = getenv("DIFFKIT_DIST_FORCE") && strcmp(getenv("DIFFKIT_DIST_FORCE"), "1") == 0;
     /* errors come back as codes, reported with the rank (never a silent abort) */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
@@ -111,6 +119,54 @@ dk_status dk_dist_init(dk_error *err) {
 }
 
 #ifdef DIFFKIT_HAVE_NCCL
+/* NCCL is loaded at run time (dlopen), so libdiffkit needs no libnccl to
+ * load: a CUDA build runs on machines without NCCL (or with PyTorch's copy:
+ * DIFFKIT_NCCL_LIB=/path/to/libnccl.so.2). */
+static struct {
+    int tried, ok;
+    ncclResult_t (*GetUniqueId)(ncclUniqueId *);
+    ncclResult_t (*CommInitRank)(ncclComm_t *, int, ncclUniqueId, int);
+    ncclResult_t (*CommDestroy)(ncclComm_t);
+    const char *(*GetErrorString)(ncclResult_t);
+    ncclResult_t (*GroupStart)(void);
+    ncclResult_t (*GroupEnd)(void);
+    ncclResult_t (*Send)(const void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+    ncclResult_t (*Recv)(void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+    ncclResult_t (*Broadcast)(const void *, void *, size_t, ncclDataType_t, int, ncclComm_t, cudaStream_t);
+} nc;
+static char nc_why[512];
+
+static int nccl_load(void) {
+    if (nc.tried) return nc.ok;
+    nc.tried = 1;
+    const char *cands[] = {getenv("DIFFKIT_NCCL_LIB"), "libnccl.so.2", "libnccl.so",
+#ifdef DIFFKIT_NCCL_PATH
+                           DIFFKIT_NCCL_PATH,
+#endif
+                           NULL};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0] && !h; i++)
+        if (cands[i] && cands[i][0]) h = dlopen(cands[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(nc_why, sizeof nc_why, "libnccl.so.2 was not found (install NCCL, or set DIFFKIT_NCCL_LIB to a "
+                 "libnccl.so.2, e.g. PyTorch's nvidia/nccl/lib/libnccl.so.2): %s", dlerror());
+        return 0;
+    }
+#define NC_SYM(f) (*(void **)&nc.f = dlsym(h, "nccl" #f))
+    int ok = NC_SYM(GetUniqueId) && NC_SYM(CommInitRank) && NC_SYM(CommDestroy) && NC_SYM(GetErrorString) &&
+             NC_SYM(GroupStart) && NC_SYM(GroupEnd) && NC_SYM(Send) && NC_SYM(Recv) && NC_SYM(Broadcast);
+#undef NC_SYM
+    if (!ok) snprintf(nc_why, sizeof nc_why, "libnccl lacks a function diffkit needs (ncclSend/ncclRecv need NCCL >= 2.7)");
+    nc.ok = ok;
+    return ok;
+}
+
+int dk_dist_nccl_available(char *why, size_t n) {
+    int ok = nccl_load();
+    if (!ok && why && n) snprintf(why, n, "%s", nc_why);
+    return ok;
+}
+
 static ncclComm_t g_nccl = NULL;
 static void *g_nccl_scratch = NULL;
 static size_t g_nccl_scratch_bytes = 0;
@@ -118,7 +174,7 @@ static size_t g_nccl_scratch_bytes = 0;
 
 void dk_dist_finalize(void) {
 #ifdef DIFFKIT_HAVE_NCCL
-    if (g_nccl) { ncclCommDestroy(g_nccl); g_nccl = NULL; }
+    if (g_nccl) { nc.CommDestroy(g_nccl); g_nccl = NULL; }
     if (g_nccl_scratch) { cudaFree(g_nccl_scratch); g_nccl_scratch = NULL; }
 #endif
 #ifdef DIFFKIT_HAVE_MPI
@@ -238,16 +294,17 @@ static dk_status mpi_sum_host(void *acc, const void *g, size_t n, dk_dtype dt, d
 static dk_status nccl_fail(dk_error *err, const char *what, const char *why) {
     return dk_error_set(err, DK_EIO, "%s failed on rank %d of %d (%s): %s", what, g_rank, g_world, dk_dist_host(), why);
 }
-#define NCCL_TRY(call, what) do { ncclResult_t r_ = (call); if (r_ != ncclSuccess) return nccl_fail(err, what, ncclGetErrorString(r_)); } while (0)
+#define NCCL_TRY(call, what) do { ncclResult_t r_ = (call); if (r_ != ncclSuccess) return nccl_fail(err, what, nc.GetErrorString(r_)); } while (0)
 
 /* The NCCL communicator, bootstrapped over MPI (rank 0's unique id broadcast). */
 static dk_status nccl_comm(dk_error *err) {
     if (g_nccl) return DK_OK;
+    if (!nccl_load()) return dk_error_set(err, DK_EUNSUPPORTED, "NCCL for the GPU gradient sum on rank %d: %s", g_rank, nc_why);
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
-    if (g_rank == 0) NCCL_TRY(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    if (g_rank == 0) NCCL_TRY(nc.GetUniqueId(&id), "ncclGetUniqueId");
     DK_TRY(dk_dist_bcast(&id, sizeof id, 0, err));
-    NCCL_TRY(ncclCommInitRank(&g_nccl, g_world, id, g_rank), "ncclCommInitRank");
+    NCCL_TRY(nc.CommInitRank(&g_nccl, g_world, id, g_rank), "ncclCommInitRank");
     return DK_OK;
 }
 
@@ -262,23 +319,23 @@ static dk_status nccl_sum_bucket(void *acc, const void *g, size_t n, dk_dtype dt
     size_t es = dk_dtype_size(dt), c = (n + (size_t)R - 1) / (size_t)R;
     ncclDataType_t nt = dt == DK_F32 ? ncclFloat32 : ncclFloat64;
     size_t mine_lo = (size_t)me * c, mine = mine_lo >= n ? 0 : (n - mine_lo < c ? n - mine_lo : c);
-    NCCL_TRY(ncclGroupStart(), "ncclGroupStart");
+    NCCL_TRY(nc.GroupStart(), "ncclGroupStart");
     for (int r = 0; r < R; r++) {
         size_t lo = (size_t)r * c, cr = lo >= n ? 0 : (n - lo < c ? n - lo : c);
-        if (cr) NCCL_TRY(ncclSend((const char *)g + lo * es, cr, nt, r, g_nccl, 0), "ncclSend");
-        if (mine) NCCL_TRY(ncclRecv((char *)scratch + (size_t)r * mine * es, mine, nt, r, g_nccl, 0), "ncclRecv");
+        if (cr) NCCL_TRY(nc.Send((const char *)g + lo * es, cr, nt, r, g_nccl, 0), "ncclSend");
+        if (mine) NCCL_TRY(nc.Recv((char *)scratch + (size_t)r * mine * es, mine, nt, r, g_nccl, 0), "ncclRecv");
     }
-    NCCL_TRY(ncclGroupEnd(), "ncclGroupEnd");
+    NCCL_TRY(nc.GroupEnd(), "ncclGroupEnd");
     for (int r = 0; r < R && mine; r++) {
         if (dt == DK_F32) be->f32->dk_k_add_into((float *)acc + mine_lo, (const float *)scratch + (size_t)r * mine, mine, 1.0);
         else be->f64->dk_k_add_into((double *)acc + mine_lo, (const double *)scratch + (size_t)r * mine, mine, 1.0);
     }
-    NCCL_TRY(ncclGroupStart(), "ncclGroupStart");
+    NCCL_TRY(nc.GroupStart(), "ncclGroupStart");
     for (int r = 0; r < R; r++) {
         size_t lo = (size_t)r * c, cr = lo >= n ? 0 : (n - lo < c ? n - lo : c);
-        if (cr) NCCL_TRY(ncclBroadcast((char *)acc + lo * es, (char *)acc + lo * es, cr, nt, r, g_nccl, 0), "ncclBroadcast");
+        if (cr) NCCL_TRY(nc.Broadcast((char *)acc + lo * es, (char *)acc + lo * es, cr, nt, r, g_nccl, 0), "ncclBroadcast");
     }
-    NCCL_TRY(ncclGroupEnd(), "ncclGroupEnd");
+    NCCL_TRY(nc.GroupEnd(), "ncclGroupEnd");
     return be->sync(err);
 }
 
@@ -442,8 +499,8 @@ dk_status dk_dist_sum_ordered(void *acc, const void *g, size_t n, dk_dtype dt, d
     if (dt != DK_F32 && dt != DK_F64) return dk_error_set(err, DK_EINVAL, "dk_dist_sum_ordered: F32 or F64 only");
     const dk_backend *be = dk_backend_get(dev, err);
     if (!be) return err ? err->code : DK_EUNSUPPORTED;
-    if ((g_world == 1 && !g_force) || n == 0) {
-        if (n == 0) return DK_OK;
+    if (n == 0) return DK_OK;
+    if (g_world == 1 && !g_force) {
         if (dt == DK_F32) be->f32->dk_k_add_into(acc, g, n, 1.0);
         else if (be->f64) be->f64->dk_k_add_into(acc, g, n, 1.0);
         else return dk_error_set(err, DK_EUNSUPPORTED, "dk_dist_sum_ordered: F64 on %s", be->name);
@@ -459,7 +516,10 @@ dk_status dk_dist_sum_ordered(void *acc, const void *g, size_t n, dk_dtype dt, d
     }
 #endif
 #ifdef DIFFKIT_HAVE_MPI
-    if (dev == DK_CPU) {
+    if (!g_mpi) { /* forced in a world of 1 without mpirun: the local sum */
+        if (dt == DK_F32) be->f32->dk_k_add_into(acc, g, n, 1.0);
+        else if (be->f64) be->f64->dk_k_add_into(acc, g, n, 1.0);
+    } else if (dev == DK_CPU) {
         s = mpi_sum_host(acc, g, n, dt, err);
     } else { /* device memory without NCCL: staged through the host */
         size_t bytes = n * dk_dtype_size(dt);
@@ -473,7 +533,9 @@ dk_status dk_dist_sum_ordered(void *acc, const void *g, size_t n, dk_dtype dt, d
         free(hg);
     }
 #else
-    s = dk_error_set(err, DK_EUNSUPPORTED, "dk_dist_sum_ordered: a world of %d ranks without MPI", g_world);
+    if (g_world > 1) s = dk_error_set(err, DK_EUNSUPPORTED, "dk_dist_sum_ordered: a world of %d ranks without MPI", g_world);
+    else if (dt == DK_F32) be->f32->dk_k_add_into(acc, g, n, 1.0);
+    else if (be->f64) be->f64->dk_k_add_into(acc, g, n, 1.0);
 #endif
     g_comm_seconds += dk_time_now() - t0;
     return s;

@@ -3,6 +3,7 @@
  *   dk.dist.rank() / world() / local_rank() / host() -> this process's place
  *       (rank 0 of 1 without mpirun or in a build without MPI)
  *   dk.dist.built() / nccl_built() -> booleans
+ *   dk.dist.nccl_available() -> true | false, why (libnccl is opened at run time)
  *   dk.dist.barrier()
  *   dk.dist.bcast_tensor(t | nil, root) -> the root's tensor on every rank (a
  *       new tensor, dtype and shape included; on the root a copy of t)
@@ -23,6 +24,14 @@ static int d_local_rank(lua_State *L) { lua_pushinteger(L, dk_dist_local_rank())
 static int d_host(lua_State *L) { lua_pushstring(L, dk_dist_host()); return 1; }
 static int d_built(lua_State *L) { lua_pushboolean(L, dk_dist_built()); return 1; }
 static int d_nccl_built(lua_State *L) { lua_pushboolean(L, dk_dist_nccl_built()); return 1; }
+static int d_nccl_available(lua_State *L) {
+    char why[512] = "";
+    int ok = dk_dist_nccl_available(why, sizeof why);
+    lua_pushboolean(L, ok);
+    if (ok) return 1;
+    lua_pushstring(L, why);
+    return 2;
+}
 static int d_comm_seconds(lua_State *L) { lua_pushnumber(L, dk_dist_comm_seconds()); return 1; }
 
 static int d_barrier(lua_State *L) {
@@ -100,7 +109,7 @@ static int d_abort(lua_State *L) {
 }
 
 static const luaL_Reg dist_funcs[] = {{"rank", d_rank}, {"world", d_world}, {"local_rank", d_local_rank},
-                                      {"host", d_host}, {"built", d_built}, {"nccl_built", d_nccl_built},
+                                      {"host", d_host}, {"built", d_built}, {"nccl_built", d_nccl_built}, {"nccl_available", d_nccl_available},
                                       {"barrier", d_barrier}, {"bcast_tensor", d_bcast_tensor},
                                       {"bcast_string", d_bcast_string}, {"abort", d_abort},
                                       {"comm_seconds", d_comm_seconds}, {"sum_bench", d_sum_bench}, {NULL, NULL}};

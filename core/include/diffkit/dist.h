@@ -38,6 +38,10 @@ extern "C" {
 /* 1 when this libdiffkit was built with MPI (NCCL: with NCCL too). */
 int dk_dist_built(void);
 int dk_dist_nccl_built(void);
+/* 1 when NCCL can be used here (built with it, and libnccl.so.2 loads: it is
+ * opened at run time, from $DIFFKIT_NCCL_LIB or the library path); else 0
+ * and why. */
+int dk_dist_nccl_available(char *why, size_t n);
 
 /* Joins the world when this process was started by mpirun (else world 1, and
  * MPI is never initialised). Idempotent. */
