@@ -31,4 +31,16 @@ local latest = dc.common.read(d .. "/latest"):gsub("%s+$", "")
 local step = tonumber(latest:match("(%d+)"))
 local _, code = dc.train(0, d, 64, 1, step + 5)
 check.eq(code, 0, "the last checkpoint (" .. latest .. ") resumes in one process")
+
+-- A rank that fails with an error while the others are in the next step's
+-- collectives: it ends every rank (MPI_Abort), naming itself.
+local d2 = dc.tmpdir("fail")
+local t1 = dk.time()
+local out2, code2 = dc.run(2, ("run '%sworker.lua' '%s' 64 1 100000 5"):format(dc.here, d2),
+  { DK_TEST_FAIL_RANK = 1, DK_TEST_FAIL_STEP = 6 })
+local took = dk.time() - t1
+print(("rank 1 failed at step 6: the job ended with status %s, %.1f s after it started"):format(tostring(code2), took))
+check.ok(code2 ~= 0 and took < 60, "the job fails and ends (no hang)")
+check.ok(out2:find("injected failure on rank 1", 1, true) ~= nil, "the failing rank's message is shown")
+check.ok(out2:find("rank 1 of 2", 1, true) ~= nil, "the abort names the failed rank: " .. (out2:match("diffkit: rank[^\n]*") or "?"))
 check.finish()
