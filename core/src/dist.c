@@ -318,6 +318,7 @@ static dk_status nccl_sum_bucket(void *acc, const void *g, size_t n, dk_dtype dt
     int R = g_world, me = g_rank;
     size_t es = dk_dtype_size(dt), c = (n + (size_t)R - 1) / (size_t)R;
     ncclDataType_t nt = dt == DK_F32 ? ncclFloat32 : ncclFloat64;
+    DK_TRY(be->sync(err)); /* the gradients' kernels are done, whatever stream the backend queued them on */
     size_t mine_lo = (size_t)me * c, mine = mine_lo >= n ? 0 : (n - mine_lo < c ? n - mine_lo : c);
     NCCL_TRY(nc.GroupStart(), "ncclGroupStart");
     for (int r = 0; r < R; r++) {
@@ -509,7 +510,8 @@ dk_status dk_dist_sum_ordered(void *acc, const void *g, size_t n, dk_dtype dt, d
     double t0 = dk_time_now();
     dk_status s = DK_OK;
 #ifdef DIFFKIT_HAVE_NCCL
-    if (dev == DK_CUDA) {
+    /* NCCL when libnccl loads; else (under mpirun) staged through the host below */
+    if (dev == DK_CUDA && (nccl_load() || !g_mpi)) {
         s = nccl_sum(acc, g, n, dt, err);
         g_comm_seconds += dk_time_now() - t0;
         return s;
