@@ -43,4 +43,22 @@ print(("rank 1 failed at step 6: the job ended with status %s, %.1f s after it s
 check.ok(code2 ~= 0 and took < 60, "the job fails and ends (no hang)")
 check.ok(out2:find("injected failure on rank 1", 1, true) ~= nil, "the failing rank's message is shown")
 check.ok(out2:find("rank 1 of 2", 1, true) ~= nil, "the abort names the failed rank: " .. (out2:match("diffkit: rank[^\n]*") or "?"))
+
+-- A failure inside a step (a corrupt image in one rank's share of the batch),
+-- with the gradient sum overlapped in many buckets: every rank finishes the
+-- step's collectives, all see which rank failed, and the job ends.
+local d3 = dc.tmpdir("fail-in-step")
+os.execute(("mkdir -p '%s/images'"):format(d3))
+for i = 0, 6 do dk.image_grid(dk.randn({ 1, 1, 32, 32 }, i), ("%s/images/img%d.png"):format(d3, i), 1) end
+local bad = assert(io.open(d3 .. "/images/img7.png", "wb"))
+bad:write("not a png")
+bad:close()
+local t2 = dk.time()
+local out3, code3 = dc.run(2, ("run '%sfail_worker.lua' '%s/images' '%s/run'"):format(dc.here, d3, d3), { DIFFKIT_DIST_BUCKET = 2000 })
+local took3 = dk.time() - t2
+print(("a corrupt image in one rank's share: status %s after %.1f s"):format(tostring(code3), took3))
+check.ok(code3 ~= 0 and took3 < 60, "the job fails and ends (no hang)")
+check.ok(out3:find("img7.png", 1, true) ~= nil, "the failing rank names the corrupt file")
+local who = out3:match("failed on rank (%d) of 2")
+check.ok(who ~= nil, "the other rank reports which rank failed: " .. tostring(out3:match("micro%-batch[^\n]*")))
 check.finish()
