@@ -302,8 +302,12 @@ static void buckets_prepare(dk_trainer *t) {
     dk_graph_param_last_writers(t->g, pp, t->p_lw);
     for (size_t b = 0; b < t->nb; b++) t->b_pending[b] = 0;
     t->n_order = 0;
-    for (size_t q = 0; q < t->np; q++)
-        if (t->p_lw[q] != SIZE_MAX) { t->b_pending[t->p_bucket[q]]++; t->p_order[t->n_order++] = q; }
+    /* a parameter no tape entry takes as an input (unused, or reached by an
+     * op some other way) keeps its bucket pending until backward has ended */
+    for (size_t q = 0; q < t->np; q++) {
+        t->b_pending[t->p_bucket[q]]++;
+        if (t->p_lw[q] != SIZE_MAX) t->p_order[t->n_order++] = q;
+    }
     g_sort_t = t;
     qsort(t->p_order, t->n_order, sizeof(size_t), cmp_lw_desc);
     t->cursor = 0;

@@ -13,6 +13,12 @@ f:write(tostring(dk.pid and dk.pid() or 0))
 f:close()
 local cfg = common.base { batch = math.tointeger(batch), grad_accum = math.tointeger(accum), steps = math.tointeger(steps),
                           hflip = true, stratified = os.getenv("DK_TEST_STRATIFIED") ~= "0" }
+-- DK_TEST_ROW=E: a paper-table row at the mini preset (HDiT) instead of the tiny DiT
+if os.getenv("DK_TEST_ROW") then
+  dk.paper._dir = arg[0]:match("(.*/)") .. "../../experiments"
+  cfg = dk.paper.config(os.getenv("DK_TEST_ROW"), "mini")
+  cfg.batch, cfg.grad_accum, cfg.steps = math.tointeger(batch), math.tointeger(accum), math.tointeger(steps)
+end
 local exp = dk.experiment(cfg)
 -- DK_TEST_FAIL_RANK=r DK_TEST_FAIL_STEP=s: rank r raises an error after step s
 -- while the others go on into step s+1 (tests/dist/kill.lua)
