@@ -43,6 +43,7 @@ if noise_k > 0 and not o.no_eval and results[1] then
   noise = paper.fid_noise(results[1].id, o, o.seeds and o.seeds[1] or nil, noise_k)
 end
 
+if dk.dist.rank() ~= 0 then return end -- under mpirun the rows were trained and evaluated by every rank; rank 0 writes the table
 local outdir = o.results or "results"
 os.execute("mkdir -p '" .. outdir .. "/paper_table_" .. P.name .. "'")
 local base = outdir .. "/paper_table_" .. P.name

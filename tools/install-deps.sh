@@ -2,7 +2,7 @@
 # install-deps.sh: installs the Debian packages diffkit needs, if missing.
 # Used by run.sh and test.sh. Runs apt-get as root, or through sudo.
 set -eu
-PACKAGES="cmake gcc make pkg-config liblua5.4-dev libopenblas-dev libstb-dev zlib1g-dev dataset-fashion-mnist"
+PACKAGES="cmake gcc make pkg-config liblua5.4-dev libopenblas-dev libstb-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PACKAGES; do

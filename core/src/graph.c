@@ -80,6 +80,8 @@ struct dk_graph {
     pool_bucket *pool;   /* open addressing on byte size (CPU buffers; a device's own allocator caches its memory) */
     size_t pool_cap, pool_used;
     dk_device dev;       /* device of the last op's inputs: where its new vars are made (dk__check_inputs) */
+    dk_backward_hook bw_hook;
+    void *bw_ctx;
     const char *op;      /* the op being built (error messages) */
 };
 
@@ -639,7 +641,10 @@ dk_status dk_graph_backward(dk_graph *g, dk_var *loss, dk_error *err) {
     DK_KCALL(lg, dk_k_affine_forward, lg->data, lg->data, 1, 1.0, 1.0); /* d loss / d loss += 1, on its device */
     for (size_t i = g->n_tape; i-- > 0;) {
         tape_entry *e = &g->tape[i];
-        if (!e->out->grad) continue; /* nothing flowed into this op (nothing to release either) */
+        if (!e->out->grad) { /* nothing flowed into this op (nothing to release either) */
+            if (g->bw_hook) g->bw_hook(g->bw_ctx, i);
+            continue;
+        }
         dk_error local;
         dk_error_clear(&local);
         dk_status s = e->backward(e->ctx, e->out, g->ins + e->in_off, e->n_in, &local);
@@ -650,8 +655,38 @@ dk_status dk_graph_backward(dk_graph *g, dk_var *loss, dk_error *err) {
             return s;
         }
         if (e->out != loss) release_grad(g, e->out, i);
+        if (g->bw_hook) g->bw_hook(g->bw_ctx, i);
     }
     return DK_OK;
+}
+
+void dk_graph_set_backward_hook(dk_graph *g, dk_backward_hook fn, void *ctx) {
+    g->bw_hook = fn;
+    g->bw_ctx = ctx;
+}
+
+typedef struct var_idx { uintptr_t addr; size_t idx; } var_idx;
+static int cmp_var_idx(const void *a, const void *b) {
+    uintptr_t x = ((const var_idx *)a)->addr, y = ((const var_idx *)b)->addr;
+    return x < y ? -1 : x > y;
+}
+
+void dk_graph_param_last_writers(const dk_graph *g, dk_params *p, size_t *out) {
+    size_t n = dk_params_count(p);
+    for (size_t i = 0; i < n; i++) out[i] = SIZE_MAX;
+    var_idx *vars = malloc(sizeof *vars * (n ? n : 1)); /* params by address: one lookup per tape input */
+    if (!vars) { for (size_t i = 0; i < n; i++) out[i] = 0; return; } /* then final only at the end */
+    for (size_t i = 0; i < n; i++) { vars[i].addr = (uintptr_t)&dk_params_at(p, i)->var; vars[i].idx = i; }
+    qsort(vars, n, sizeof *vars, cmp_var_idx);
+    for (size_t i = 0; i < g->n_tape; i++) {
+        const tape_entry *e = &g->tape[i];
+        for (int k = 0; k < e->n_in; k++) {
+            var_idx key = {(uintptr_t)g->ins[e->in_off + (size_t)k], 0};
+            const var_idx *hit = key.addr ? bsearch(&key, vars, n, sizeof *vars, cmp_var_idx) : NULL;
+            if (hit && out[hit->idx] == SIZE_MAX) out[hit->idx] = i; /* entries in increasing order: the first is the smallest */
+        }
+    }
+    free(vars);
 }
 
 /* ---- parameter store ------------------------------------------------------ */

@@ -12,7 +12,8 @@
  *               lr_sched = { "constant" | "inverse" | "exponential", warmup =, ... },
  *               ema = { power =, max =, min =, inv_gamma = } | { decay = } | false,
  *                     (decay = false in a table selects the warmup rule),
- *               grad_accum = 1, clip_norm = 1.0 (0 = off), stratified = true }
+ *               grad_accum = 1, clip_norm = 1.0 (0 = off), stratified = true,
+ *               distributed = true (under mpirun: this rank's share of each step) }
  *       -> Trainer: tr:step() -> stats table, tr:steps(), tr:save(dir, config) -> path,
  *          tr:load(path) -> config, tr:use_ema(bool), tr:lr(), tr:param_count()
  *   dk.sample{ model =, precond =, sampler =, sigmas = Tensor|array, n =,
@@ -35,6 +36,7 @@
 #include "dkl.h"
 #include "diffkit/cuda.h"
 #include "diffkit/denoiser.h"
+#include "diffkit/dist.h"
 #include "diffkit/trainer.h"
 #include "diffkit/log.h"
 #include "diffkit/image.h"
@@ -210,7 +212,7 @@ static dk_instance *field_plugin(lua_State *L, int t, const char *k, dk_plugin_k
 static int l_trainer(lua_State *L) {
     static const char *const keys[] = {"model", "precond", "density", "data", "batch", "seed", "shuffle", "hflip",
                                        "label_dropout", "optim", "lr_sched", "ema", "grad_accum", "clip_norm",
-                                       "stratified", NULL};
+                                       "stratified", "distributed", "overlap", NULL};
     luaL_checktype(L, 1, LUA_TTABLE);
     check_keys(L, 1, "dk.trainer", keys);
     dkl_trainer *u = lua_newuserdatauv(L, sizeof *u, 4);
@@ -233,6 +235,34 @@ static int l_trainer(lua_State *L) {
     s.grad_accum = (int)opt_num(L, 1, "grad_accum", 1);
     s.clip_norm = opt_num(L, 1, "clip_norm", 1.0);
     s.stratified = opt_bool(L, 1, "stratified", 1);
+    /* Data parallelism (docs/distributed.md): a step is grad_accum
+     * micro-batches of batch images (global batch G = batch x grad_accum) in
+     * one process. With R ranks it is M = lcm(grad_accum, R) micro-batches of
+     * G / M images, each rank computing M / R of them: when R divides
+     * grad_accum, these are the config's own micro-batches and the run is
+     * bit-identical for every such R (a checkpoint resumes on any of them bit
+     * for bit); otherwise each micro-batch is split in R / gcd shards, and the
+     * run equals one process with that (smaller) micro-batch, bit for bit. */
+    s.world = opt_bool(L, 1, "distributed", 1) ? dk_dist_world() : 1;
+    s.rank = s.world > 1 ? dk_dist_rank() : 0;
+    /* overlap the gradient sum with backward (DDP); DIFFKIT_DIST_OVERLAP=0 turns it off (bench/dist.sh) */
+    const char *ov = getenv("DIFFKIT_DIST_OVERLAP");
+    s.overlap = opt_bool(L, 1, "overlap", !(ov && strcmp(ov, "0") == 0));
+    const char *bk = getenv("DIFFKIT_DIST_BUCKET"); /* elements per bucket (tests: many small buckets) */
+    s.bucket_elems = bk ? (size_t)strtoull(bk, NULL, 10) : 0;
+    if (s.world > 1 && s.grad_accum >= 1) {
+        int a = s.grad_accum, b = s.world;
+        while (b) { int c = a % b; a = b; b = c; } /* a = gcd */
+        int split = s.world / a;
+        if (lc.batch % split != 0)
+            return luaL_error(L, "dk.trainer: batch = %d cannot be split over %d ranks: with grad_accum = %d each "
+                              "micro-batch is cut in %d shards (lcm(grad_accum, ranks) / grad_accum), which must divide "
+                              "batch; use a number of ranks that divides grad_accum (bit-identical for any of them) or "
+                              "whose shard count divides %d",
+                              (int)lc.batch, s.world, s.grad_accum, split, (int)lc.batch);
+        lc.batch /= split;
+        s.grad_accum = s.grad_accum * split / s.world; /* micro-batches per rank */
+    }
 
     /* optimizer */
     s.optim = dk_optim_config_default(DK_OPTIM_ADAMW);
@@ -337,6 +367,7 @@ static int tr_step(lua_State *L) {
     set_num(L, "sigma_max", st.sigma_max);
     set_num(L, "sigma_mean_log", st.sigma_mean_log);
     set_num(L, "seconds", st.seconds);
+    set_num(L, "comm_seconds", st.comm_seconds);
     return 1;
 }
 static int tr_steps(lua_State *L) { lua_pushinteger(L, dk_trainer_steps(trainer_check(L, 1)->t)); return 1; }

@@ -57,10 +57,13 @@ static const char eval_chunk[] =
     "local exp, about = interop.open(path, { device = device, key = key, num_heads = heads })\n"
     "if data then exp.cfg.data = interop.data_spec(data, exp) end\n"
     "interop.check_data(exp, path)\n"
-    "io.stderr:write(about, '\\n')\n"
+    "if dk.dist.rank() == 0 then io.stderr:write(about, '\\n') end\n"
     "local r = exp:evaluate { n = n, batch = batch, features = features, seed = seed }\n"
     "local acc = r.accuracy_of_feature_net\n"
-    "print(('checkpoint %s (step %s)'):format(path, tostring(exp.checkpoint_step or '?')))\n"
+    "if dk.dist.rank() ~= 0 then return end -- under mpirun: the samples were split, rank 0 prints
+"
+    "print(('checkpoint %s (step %s)'):format(path, tostring(exp.checkpoint_step or '?')))
+"
     "print(('fid[%s] = %.6g'):format(r.features, r.fid))\n"
     "print(('kid[%s] = %.6g'):format(r.features, r.kid))\n"
     "print(('n = %d, feature net %s test accuracy %s, %d model calls, %.1f s'):format(r.n, r.features,\n"

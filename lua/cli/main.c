@@ -2,6 +2,7 @@
  * (run, plugins, verify, ...; see cli.h) and prints the top-level help.
  * Exit status: 0 success, 1 failure (script error, failed check), 2 usage. */
 #include "cli.h"
+#include "diffkit/dist.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,7 +73,25 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+static int dispatch(int argc, char **argv);
+
+/* Under mpirun (docs/distributed.md) every rank runs the same command: MPI is
+ * joined first; a rank that fails ends the others (dk_dist_abort names it),
+ * so no rank waits forever in a collective for it. */
 int main(int argc, char **argv) {
+    dk_error err;
+    if (dk_dist_init(&err) != DK_OK) {
+        fprintf(stderr, "diffkit: %s\n", err.msg);
+        return 1;
+    }
+    int rc = dispatch(argc, argv);
+    if (rc != 0 && dk_dist_world() > 1)
+        dk_dist_abort(rc, "failed with exit status %d (its message is above): stopping the other ranks", rc);
+    dk_dist_finalize();
+    return rc;
+}
+
+static int dispatch(int argc, char **argv) {
     const dk_cli_command *c;
     if (argc < 2) {
         print_help(stderr);

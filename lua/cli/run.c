@@ -42,6 +42,10 @@ static const char run_help[] =
     "--device sets DIFFKIT_DEVICE, the device of the script's experiments\n"
     "(dk.experiment's `device`; docs/cuda.md).\n"
     "\n"
+    "Under mpirun (mpirun -np 4 diffkit run SCRIPT.lua) every rank runs the\n"
+    "script; training and evaluation split their work over the ranks and rank 0\n"
+    "writes the run folder (docs/distributed.md).\n"
+    "\n"
     "exit status: 0 success, 1 script error (runtime, syntax, missing file),\n"
     "             2 usage error\n";
 

@@ -174,6 +174,8 @@ function Experiment:device()
   local d = self.cfg.device
   if d == nil or d == "" then d = os.getenv("DIFFKIT_DEVICE") end
   if d == nil or d == "" then d = "cpu" end
+  -- data parallelism: each rank of a machine takes its own GPU (local rank -> cuda:N)
+  if d == "cuda" and core.dist.world() > 1 then d = "cuda:" .. core.dist.local_rank() end
   return d
 end
 
@@ -207,13 +209,21 @@ function Experiment:trainer()
   local c = self.cfg
   local ema = c.ema
   if ema == nil then ema = true end
-  self._trainer = core.trainer {
+  local ok, tr = pcall(core.trainer, {
     model = self:model(), precond = self:precond(), density = self:density(), data = self:dataset(),
     batch = c.batch or 32, seed = c.seed or 0, hflip = c.hflip or false,
     label_dropout = c.class_dropout or 0, optim = c.optim, lr_sched = c.lr_sched, ema = ema,
     grad_accum = c.grad_accum or 1, clip_norm = c.clip_norm or 1.0,
     stratified = c.stratified == nil and true or c.stratified,
-  }
+    distributed = not self._evaluate_only, -- a checkpoint loaded for evaluation trains nothing: no split
+  })
+  if not ok then
+    local msg = tostring(tr)
+    -- a world size that cannot split the batch is a usage error: the message alone, on every rank
+    if msg:find("cannot be split over", 1, true) then core.fail((msg:gsub("^.-dk%.trainer", "dk.trainer"))) end
+    error(tr, 0)
+  end
+  self._trainer = tr
   return self._trainer
 end
 
@@ -354,17 +364,28 @@ function Experiment:train(o)
   if math.type(steps) ~= "integer" or steps < 0 then
     core.fail(("exp:train: steps = %s: the step target must be a whole number >= 0"):format(tostring(steps)))
   end
-  mkdir_p(out)
-  local lock <close>, note = core.run_lock(out)
-  if not lock then core.fail(note) end
+  -- Data parallelism (docs/distributed.md): every rank trains its share of
+  -- each step; rank 0 alone owns the run folder (lock, config, log.csv,
+  -- checkpoints, grids, the progress line). The others read the checkpoint to
+  -- resume from (the folder must be on a file system every machine sees).
+  local rank0, world = core.dist.rank() == 0, core.dist.world()
+  if not rank0 then o = setmetatable({ quiet = true, sample_every = 0, checkpoint_every = 0 }, { __index = o }) end
+  if rank0 then mkdir_p(out) end
+  local lock_, note = nil, nil
+  if rank0 then
+    lock_, note = core.run_lock(out)
+    if not lock_ then core.fail(note) end
+  end
+  local lock <close> = lock_
   if note then io.stderr:write(note, "\n") end
-  local removed, bytes = core.clean_tmp(out), 0
+  local removed, bytes = rank0 and core.clean_tmp(out) or {}, 0
   if #removed > 0 then
     local names = {}
     for i, r in ipairs(removed) do bytes = bytes + r.bytes; if i <= 3 then names[i] = r.name end end
     io.stderr:write(("run folder %s: removed %d temporary file%s of processes that are gone (%.1f MB: %s%s)\n"):format(
       out, #removed, #removed == 1 and "" or "s", bytes / 1e6, table.concat(names, ", "), #removed > 3 and ", ..." or ""))
   end
+  if world > 1 then core.dist.barrier() end -- rank 0 has made and locked the folder
   local tr = self:trainer()
   local text = Experiment.config_text(self.cfg)
   local latest = read_file(out .. "/latest")
@@ -387,20 +408,22 @@ function Experiment:train(o)
         :format(out, table.concat(diff, "\n  ")))
     end
     if not o.quiet then io.stderr:write(("resumed %s at step %d (target %d)\n"):format(path, tr:steps(), steps)) end
-    if tr:steps() >= steps then
+    if tr:steps() >= steps and rank0 then
       io.stderr:write(tr:steps() == steps
         and ("run folder %s is already at its target of %d steps: nothing to train\n"):format(out, steps)
         or ("run folder %s is at step %d, past the target of %d steps: nothing to train (a run is never shortened; "
             .. "the checkpoint is unchanged)\n"):format(out, tr:steps(), steps))
     end
   end
-  if read_file(out .. "/config.txt") ~= text then write_atomic(out .. "/config.txt", text) end
+  if rank0 and read_file(out .. "/config.txt") ~= text then write_atomic(out .. "/config.txt", text) end
   -- log.csv: the header and the rows up to the checkpoint's step (rows logged
   -- after the last checkpoint by a process that was killed would repeat)
   local csv_path = out .. "/log.csv"
   local done0 = tr:steps()
-  local old = read_file(csv_path)
-  if done0 == 0 or not old then
+  local old = rank0 and read_file(csv_path)
+  if not rank0 then
+    -- log.csv is rank 0's
+  elseif done0 == 0 or not old then
     if old ~= CSV_HEADER then write_atomic(csv_path, CSV_HEADER) end
   else
     local keep, dropped = {}, 0
@@ -426,7 +449,7 @@ function Experiment:train(o)
   local mcsv_path = out .. "/metrics.csv"
   local evaluated = {}
   if eval_every > 0 then
-    local mold = read_file(mcsv_path)
+    local mold = rank0 and read_file(mcsv_path) or METRICS_HEADER
     local keep, dropped = { METRICS_HEADER }, 0
     for line in (mold or ""):gmatch("[^\n]*\n?") do
       local step = tonumber(line:match("^(%d+),"))
@@ -436,7 +459,13 @@ function Experiment:train(o)
       elseif line ~= "" and line ~= METRICS_HEADER then dropped = dropped + 1 end
     end
     local text2 = table.concat(keep)
-    if mold ~= text2 then write_atomic(mcsv_path, text2) end
+    if rank0 and mold ~= text2 then write_atomic(mcsv_path, text2) end
+    if world > 1 then -- the steps already evaluated are rank 0's to know
+      local have = {}
+      for st_ in pairs(evaluated) do have[#have + 1] = tostring(st_) end
+      evaluated = {}
+      for st_ in core.dist.bcast_string(table.concat(have, ","), 0):gmatch("%d+") do evaluated[tonumber(st_)] = true end
+    end
     if dropped > 0 then
       io.stderr:write(("%s: dropped %d row%s after step %d, the checkpoint's step\n"):format(
         mcsv_path, dropped, dropped == 1 and "" or "s", done0))
@@ -445,8 +474,11 @@ function Experiment:train(o)
   local function evaluate_at(step)
     if evaluated[step] then return end
     local t1 = core.time()
+    -- every rank evaluates (under mpirun the samples are split over the ranks); rank 0 writes
     local ok, r = pcall(self.evaluate, self, { n = eval_n, seed = o.eval_seed or 0, quiet = true })
     if not ok then error(r, 0) end
+    evaluated[step] = true
+    if not rank0 then return end
     local row = ("%d,%.6f,%.8g,%d,%s,%.2f\n"):format(step, r.fid, r.kid, r.n, r.features, core.time() - t1)
     local f, ferr = io.open(mcsv_path, "ab")
     if not f then core.fail(("writing %s: %s"):format(mcsv_path, tostring(ferr))) end
@@ -456,8 +488,9 @@ function Experiment:train(o)
     evaluated[step] = true
     if not o.quiet then io.stderr:write(("%s step %d: fid %.3f kid %.5f (n %d)\n"):format(self.name, step, r.fid, r.kid, r.n)) end
   end
-  local csv, cerr = io.open(csv_path, "ab")
-  if not csv then core.fail(("writing %s: %s; check the folder and resume"):format(csv_path, tostring(cerr))) end
+  local csv, cerr
+  if rank0 then csv, cerr = io.open(csv_path, "ab") else csv = false end
+  if csv == nil then core.fail(("writing %s: %s; check the folder and resume"):format(csv_path, tostring(cerr))) end
   local function last_good()
     local have = read_file(out .. "/latest")
     return have and (out .. "/" .. have:gsub("%s+$", "")) or "none (nothing was saved)"
@@ -487,7 +520,7 @@ function Experiment:train(o)
     last = st
     local elapsed = core.time() - t0
     st.samples_per_s = (st.step - done0) * batch / math.max(elapsed, 1e-9)
-    if st.step % log_every == 0 or st.step == steps then
+    if rank0 and (st.step % log_every == 0 or st.step == steps) then
       local row = ("%d,%.8g,%.8g,%.8g,%.8g,%.6g,%.6g,%.4g,%.3f\n"):format(st.step, st.loss, st.lr, st.grad_norm,
         st.ema_decay, st.sigma_min, st.sigma_max, st.samples_per_s, elapsed)
       local wok, werr = csv:write(row)
@@ -519,9 +552,10 @@ function Experiment:train(o)
   if eval_every > 0 and not last and tr:steps() > 0 and tr:steps() == steps then
     evaluate_at(tr:steps()) -- a finished run whose last step has no row yet (eval_every added later)
   end
-  local cok, cerr2 = csv:close()
+  local cok, cerr2 = true, nil
+  if csv then cok, cerr2 = csv:close() end
   if not cok then core.fail(("writing %s: %s; the last good checkpoint is %s"):format(csv_path, tostring(cerr2), last_good())) end
-  if last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint(last.step) end
+  if rank0 and last and ((o.checkpoint_every or 0) == 0 or last.step % o.checkpoint_every ~= 0) then checkpoint(last.step) end
   return last, out
 end
 
@@ -615,23 +649,47 @@ function Experiment:evaluate(o)
   local seed = o.seed or 0
   if n < 2 then error("exp:evaluate: n = " .. tostring(n) .. ", need at least 2 samples", 2) end
   local t0 = core.time()
-  local net, key = self:feature_net(o.features, o.quiet)
-  local real = self:real_features(net, key, n, seed, batch)
+  -- Under mpirun (docs/distributed.md) rank r samples the batches i with
+  -- i % ranks == r and every batch's features are broadcast from its rank in
+  -- the order of i, so each rank holds the single process's feature matrix,
+  -- bit for bit, and computes the same FID/KID. Rank 0 trains or reads the
+  -- cached feature net and real features first; the others then read its cache.
+  local dist = core.dist
+  local world, rank = dist.world(), dist.rank()
+  local quiet = o.quiet or rank ~= 0
+  local net, key, real
+  for turn = 0, world > 1 and 1 or 0 do
+    if (turn == 0) == (rank == 0) then
+      net, key = self:feature_net(o.features, quiet)
+      real = self:real_features(net, key, n, seed, batch)
+    end
+    if world > 1 and turn == 0 then dist.barrier() end
+  end
   local fake, calls = nil, 0
   if o.images then
     fake = net:features(o.images, batch)
   else
     local parts, done, i = {}, 0, 0
-    local prog = (not o.quiet) and core.progress("sampling for evaluation", n) or nil
+    local prog = (not quiet) and core.progress("sampling for evaluation", n) or nil
     while done < n do
       local m = math.min(batch, n - done)
-      local x, c = self:sample { n = m, seed = seed * 100003 + i }
-      parts[#parts + 1] = net:features(x, batch)
-      calls = calls + (c or 0)
+      if i % world == rank then
+        local x, c = self:sample { n = m, seed = seed * 100003 + i }
+        parts[#parts + 1] = net:features(x, batch)
+        calls = calls + (c or 0)
+      else
+        parts[#parts + 1] = false
+      end
       done, i = done + m, i + 1
       if prog then prog:update(done) end
     end
     if prog then prog:finish() end
+    if world > 1 then
+      for j = 1, #parts do parts[j] = dist.bcast_tensor(parts[j] or nil, (j - 1) % world) end
+      local all = 0
+      for r = 0, world - 1 do all = all + tonumber(dist.bcast_string(tostring(calls), r)) end
+      calls = all
+    end
     fake = core.cat0(parts)
   end
   local fid, kid = core.fid(real, fake), core.kid(real, fake)
@@ -662,6 +720,7 @@ function Experiment.from_checkpoint(path)
     error(("checkpoint '%s' holds no experiment config (metadata 'config'): it was not written by exp:train"):format(path), 2)
   end
   local exp = new(Experiment.parse_config_text(meta.config, ("checkpoint '%s': config"):format(path)))
+  exp._evaluate_only = true
   exp:trainer():load(path)
   exp.checkpoint_step = tonumber(meta.step)
   return exp

@@ -300,6 +300,7 @@ end
 -- Every write checked, fsync, rename, fsync of the folder (dk.write_atomic);
 -- on failure the previous file is unchanged and the error names it.
 local function write_atomic(path, text)
+  if dk.dist.rank() ~= 0 then return end -- under mpirun rank 0 writes (docs/distributed.md)
   local ok, e = dk.write_atomic(path, text)
   if not ok then dk.fail(e) end
 end
@@ -367,7 +368,7 @@ function M.run_row(id, o, seed)
   local m = read_metrics(mpath)
   local need_eval = not o.no_eval and m ~= nil and m.fid == nil
   if m and m.steps == cfg.steps and not o.force and not need_eval then
-    io.stderr:write(("%s: finished earlier (%s), reusing its metrics\n"):format(id, mpath))
+    if dk.dist.rank() == 0 then io.stderr:write(("%s: finished earlier (%s), reusing its metrics\n"):format(id, mpath)) end
     return m, run
   end
   local exp = dk.experiment(cfg)
@@ -400,14 +401,18 @@ function M.run_row(id, o, seed)
       io.stderr:write(("%s continues %s: running %s first\n"):format(id, d.continues, d.continues))
       M.run_row(d.continues, o, seed)
     end
-    local ok = os.execute(("mkdir -p '%s' && cp -p '%s'/ckpt_*.safetensors '%s'/latest '%s'/log.csv '%s' && " ..
-      "(cp -p '%s'/metrics.csv '%s' 2>/dev/null || true)"):format(run, src, src, src, run, src, run))
+    local ok = true
+    if dk.dist.rank() == 0 then -- under mpirun rank 0 copies, the others wait for it
+      ok = os.execute(("mkdir -p '%s' && cp -p '%s'/ckpt_*.safetensors '%s'/latest '%s'/log.csv '%s' && " ..
+        "(cp -p '%s'/metrics.csv '%s' 2>/dev/null || true)"):format(run, src, src, src, run, src, run))
+    end
+    if dk.dist.world() > 1 then dk.dist.barrier() end
     if not ok then dk.fail(("%s: cannot copy the run of %s (%s) to continue it"):format(id, d.continues, src)) end
     force = true -- the copied checkpoint's config differs from this row's in its name only (rows.lua checks it)
   end
   local info = exp:info(P.image, P.image)
-  io.stderr:write(("%s (%s)%s: %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
-    seed and (" seed " .. seed) or "", info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps))
+  if dk.dist.rank() == 0 then io.stderr:write(("%s (%s)%s: %.2fM params, %.3f GMACs, %d steps\n"):format(id, cfg.description,
+    seed and (" seed " .. seed) or "", info.params / 1e6, (info.macs or 0) / 1e9, cfg.steps)) end
   local t0 = dk.time()
   local last = exp:train { out = run, sample_every = 0, checkpoint_every = math.max(1, cfg.steps // 4), force = force,
                            eval_every = (not o.no_eval) and eval_every or 0, eval_n = eval_n }
@@ -420,7 +425,7 @@ function M.run_row(id, o, seed)
       f:close()
     end
   end
-  exp:sample { n = P.classes * math.max(1, math.min(8, 80 // P.classes)), out = run .. "/grid.png" }
+  if dk.dist.rank() == 0 then exp:sample { n = P.classes * math.max(1, math.min(8, 80 // P.classes)), out = run .. "/grid.png" } end
   if not o.no_eval and exp.evaluate then evaluate(m) end
   write_atomic(mpath, serialize(m))
   return m, run
@@ -488,7 +493,7 @@ function M.main(id, a)
     return
   end
   local m, run = M.run_row(id, o)
-  print(("%s: loss %.4f  fid %s  kid %s  (%s)"):format(id, m.loss, tostring(m.fid), tostring(m.kid), run))
+  if dk.dist.rank() == 0 then print(("%s: loss %.4f  fid %s  kid %s  (%s)"):format(id, m.loss, tostring(m.fid), tostring(m.kid), run)) end
 end
 
 return M

@@ -54,6 +54,11 @@ dk_var *dk_graph_new_var(dk_graph *g, dk_dtype dtype, int ndim, const int64_t *s
 
 /* Backward from a scalar (numel 1) var, seeding d(loss)/d(loss) = 1. */
 dk_status dk_graph_backward(dk_graph *g, dk_var *loss, dk_error *err);
+/* Backward with a hook (the gradient buckets of data parallelism, PyTorch
+ * DDP's design): after the backward of tape entry i (entries run from the
+ * last to the first), on_entry(ctx, i) is called; set fn = NULL to remove. */
+typedef void (*dk_backward_hook)(void *ctx, size_t entry);
+void dk_graph_set_backward_hook(dk_graph *g, dk_backward_hook fn, void *ctx);
 /* Zeroes (allocating if needed) v->grad. */
 dk_status dk_var_zero_grad(dk_var *v, dk_error *err);
 
@@ -98,6 +103,10 @@ typedef struct dk_param {
 } dk_param;
 
 typedef struct dk_params dk_params;
+/* For each parameter i of p (dk_params_at order), out[i] = the smallest tape
+ * entry that takes it as an input: its gradient is final once that entry's
+ * backward has run; SIZE_MAX when no entry uses it (final from the start). */
+void dk_graph_param_last_writers(const dk_graph *g, dk_params *p, size_t *out);
 
 dk_params *dk_params_new(dk_dtype dtype);
 void dk_params_free(dk_params *p);

@@ -1,7 +1,8 @@
 /* trainer.h: one training step of a diffusion model, k-diffusion style.
  *
  * A step (k-diffusion train.py; DiT train.py for R1):
- *   for each of grad_accum micro-batches:
+ *   for each of grad_accum micro-batches (grad_accum * world with data
+ *   parallelism: see dk_trainer_setup.world):
  *     x, labels <- loader (label dropout to the null class inside the loader)
  *     sigma     <- the training density (stratified: group = micro-batch index)
  *     noise     <- N(0, I) from the trainer's noise stream
@@ -44,6 +45,23 @@ typedef struct dk_trainer_setup {
     double clip_norm;       /* <= 0: no clipping */
     int stratified;         /* stratified sigma draws (k-diffusion) */
     uint64_t seed;
+    /* Data parallelism (docs/distributed.md; 0 = one process): this process is
+     * rank `rank` of `world` (dk_dist_world / dk_dist_rank). The loader's batch
+     * is then the micro-batch m; a step is M = grad_accum * world micro-batches
+     * k = 0..M-1 of m images (global batch M*m); this rank computes k = a*world
+     * + rank for a = 0..grad_accum-1, exactly what one process with grad_accum =
+     * M computes for that k (the same images, flips, label dropout, sigma draws
+     * with stratification group k of M, and noise), and the gradients are
+     * summed in the order of k (dk_dist_sum_ordered), so parameters are
+     * bit-identical to that one process for any world size. */
+    int world, rank;
+    /* With world > 1 on the CPU: sum the gradients in buckets of about 2^20
+     * elements, each started during backward as soon as its parameters'
+     * gradients are final, in a fixed order (the last bucket first), as
+     * PyTorch DDP overlaps its all-reduce with backward. 0: one sum after
+     * backward. The result is the same bit for bit either way. */
+    int overlap;
+    size_t bucket_elems;    /* bucket size with overlap (0: 2^20 elements) */
 } dk_trainer_setup;
 
 typedef struct dk_train_stats {
@@ -54,6 +72,7 @@ typedef struct dk_train_stats {
     double ema_decay;       /* decay used (NaN without EMA) */
     double sigma_min, sigma_max, sigma_mean_log;
     double seconds;         /* wall time of the step */
+    double comm_seconds;    /* of which: summing gradients across ranks (waiting included) */
 } dk_train_stats;
 
 typedef struct dk_trainer dk_trainer;
