@@ -60,10 +60,8 @@ static const char eval_chunk[] =
     "if dk.dist.rank() == 0 then io.stderr:write(about, '\\n') end\n"
     "local r = exp:evaluate { n = n, batch = batch, features = features, seed = seed }\n"
     "local acc = r.accuracy_of_feature_net\n"
-    "if dk.dist.rank() ~= 0 then return end -- under mpirun: the samples were split, rank 0 prints
-"
-    "print(('checkpoint %s (step %s)'):format(path, tostring(exp.checkpoint_step or '?')))
-"
+    "if dk.dist.rank() ~= 0 then return end -- under mpirun: the samples were split, rank 0 prints\n"
+    "print(('checkpoint %s (step %s)'):format(path, tostring(exp.checkpoint_step or '?')))\n"
     "print(('fid[%s] = %.6g'):format(r.features, r.fid))\n"
     "print(('kid[%s] = %.6g'):format(r.features, r.kid))\n"
     "print(('n = %d, feature net %s test accuracy %s, %d model calls, %.1f s'):format(r.n, r.features,\n"
