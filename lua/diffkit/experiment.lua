@@ -449,7 +449,8 @@ function Experiment:train(o)
   local mcsv_path = out .. "/metrics.csv"
   local evaluated = {}
   if eval_every > 0 then
-    local mold = rank0 and read_file(mcsv_path) or METRICS_HEADER
+    local mold = METRICS_HEADER -- the other ranks only track which steps are done
+    if rank0 then mold = read_file(mcsv_path) end
     local keep, dropped = { METRICS_HEADER }, 0
     for line in (mold or ""):gmatch("[^\n]*\n?") do
       local step = tonumber(line:match("^(%d+),"))
