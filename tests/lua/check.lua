@@ -57,6 +57,17 @@ function check.raises(fn, text, msg)
   return err
 end
 
+-- Skips the test (exit 77) when Debian's dataset-fashion-mnist is missing
+-- (DIFFKIT_FASHION_MNIST may point elsewhere).
+function check.need_fashion_mnist()
+  local f = io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb")
+  if not f and not os.getenv("DIFFKIT_FASHION_MNIST") then
+    print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): skipped")
+    os.exit(77)
+  end
+  if f then f:close() end
+end
+
 function check.finish()
   print(string.format("%d checks, %d failed", check.n, check.failed))
   if check.failed > 0 then error(check.failed .. " checks failed", 0) end

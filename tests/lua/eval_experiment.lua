@@ -11,12 +11,7 @@ local here = arg[0]:match("(.*/)") or "./"
 local check = dofile(here .. "check.lua")
 local dk = require "diffkit"
 
-local f = io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb")
-if not f and not os.getenv("DIFFKIT_FASHION_MNIST") then
-  print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): skipped")
-  os.exit(77)
-end
-if f then f:close() end
+check.need_fashion_mnist()
 
 local tmp = (os.getenv("DK_TEST_TMP") or "/tmp") .. "/diffkit-eval-experiment"
 os.execute("rm -rf '" .. tmp .. "' && mkdir -p '" .. tmp .. "/cache'")

@@ -64,14 +64,7 @@ end
 M.here = arg[0]:match("(.*/)") or "./"
 M.root = M.here .. "../../"
 
--- Skip (exit 77) when the dataset package is missing.
-function M.need_fashion_mnist()
-  local f = io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb")
-  if not f and not os.getenv("DIFFKIT_FASHION_MNIST") then
-    print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): skipped")
-    os.exit(77)
-  end
-  if f then f:close() end
-end
+-- Skip (exit 77) when the dataset package is missing (tests/lua/check.lua).
+M.need_fashion_mnist = dofile(M.here .. "../lua/check.lua").need_fashion_mnist
 
 return M
