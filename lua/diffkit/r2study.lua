@@ -74,6 +74,7 @@ function M.curve_chart(o)
 end
 
 local function write(path, text)
+  if dk.dist.rank() ~= 0 then return end -- under mpirun rank 0 writes (docs/distributed.md)
   local ok, e = dk.write_atomic(path, text)
   if not ok then dk.fail(e) end
 end
@@ -241,9 +242,10 @@ function M.main(a)
       if id == "R2" and not o.no_eval and (o.noise or 3) > 0 then
         noise = paper.fid_noise("R2", o, o.seeds and o.seeds[1] or nil, o.noise or 3)
       end
-      if not o.no_eval then publish() end
+      if not o.no_eval and dk.dist.rank() == 0 then publish() end -- under mpirun rank 0 writes
     end
   end
+  if dk.dist.rank() ~= 0 then return end
   local md = read(base .. ".md")
   if md then print(md) end
   print(("wrote %s.md, %s.csv, %s_curves.png%s"):format(base, base, base, doc and (", and the results section of " .. doc) or ""))
