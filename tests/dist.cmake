@@ -3,7 +3,7 @@
 # --oversubscribe, one OpenMP thread per rank) and exits 77 with the reason
 # when MPI is not built in or mpirun is missing (tools/install-deps.sh
 # installs libopenmpi-dev and openmpi-bin). Tiny DiT, 20 steps: seconds each.
-foreach(t parity resume kill eval)
+foreach(t parity resume kill eval sample)
   add_test(NAME integration.dist_${t}
            COMMAND $<TARGET_FILE:diffkit_cli> run ${CMAKE_CURRENT_SOURCE_DIR}/dist/${t}.lua)
   set_tests_properties(integration.dist_${t} PROPERTIES LABELS "integration;dist" SKIP_RETURN_CODE 77 TIMEOUT 300

@@ -124,40 +124,65 @@ function M.run(exp, o, about)
   local mode = out:match("%.npz$") and "npz" or (out:match("%.png$") and "grid" or "dir")
   local shape = info.image_size > 0 and { info.in_channels, info.image_size, info.image_size } or exp:dataset():shape()
   local C, H, W = shape[1], shape[2], shape[3]
+  -- Under mpirun (docs/distributed.md) batch b is sampled by rank b % R (same
+  -- noise as one process: start noise by image index, step noise by batch);
+  -- PNGs are written by their rank, .npz and grid batches are sent to rank 0,
+  -- which writes them in order: the files equal one process's.
+  local dist = core.dist
+  local world, rank = dist.world(), dist.rank()
+  local quiet = o.quiet or rank ~= 0
   local z, parts
   if mode == "npz" then
-    z = core.npz_writer(out, n, H, W, C)
+    if rank == 0 then z = core.npz_writer(out, n, H, W, C) end
   elseif mode == "grid" then
     parts = {}
-  else
+  elseif rank == 0 then
     os.execute("mkdir -p '" .. out:gsub("'", "'\\''") .. "'")
     if not exists(out .. "/.") then core.fail(("--out %s: cannot create the folder (check the path and permissions)"):format(out)) end
     if not o.force and exists(out .. "/000000.png") then
       core.fail(("--out %s: the folder already holds samples (000000.png): choose another folder, or --force to overwrite"):format(out))
     end
   end
-  if not o.quiet then
-    io.stderr:write(("%s\nsampling %d images %dx%dx%d: %s, %d steps, cfg %g, seed %d, batch %d, %s\n"):format(
-      about, n, C, H, W, sampler:name(),
-      steps, cfg, o.seed, batch, exp:device()))
+  if world > 1 then dist.barrier() end -- rank 0 has made the folder or the writer
+  if not quiet then
+    io.stderr:write(("%s\nsampling %d images %dx%dx%d: %s, %d steps, cfg %g, seed %d, batch %d, %s%s\n"):format(
+      about, n, C, H, W, sampler:name(), steps, cfg, o.seed, batch, exp:device(),
+      world > 1 and (", %d ranks"):format(world) or ""))
   end
-  local prog = (not o.quiet) and core.progress("sampling", n) or nil
+  local prog = (not quiet) and core.progress("sampling", n) or nil
   local t0, calls, done, b = core.time(), 0, 0, 0
   while done < n do
     local m = math.min(batch, n - done)
-    local lab = nil
-    if labels then lab = {} for i = 1, m do lab[i] = labels[done + i] end end
-    local x, c = exp:sample { n = m, labels = lab, seed = o.seed, offset = done, noise_stream = b,
-                              sampler = sampler, schedule = sched, steps = steps, cfg = cfg, noise = noise,
-                              use_ema = o.use_ema, shape = shape }
-    calls = calls + (c or 0)
-    if mode == "npz" then z:append(x)
-    elseif mode == "grid" then parts[#parts + 1] = x
-    else core.save_pngs(x, out, done) end
+    local owner = b % world
+    local x
+    if owner == rank then
+      local lab = nil
+      if labels then lab = {} for i = 1, m do lab[i] = labels[done + i] end end
+      local c
+      x, c = exp:sample { n = m, labels = lab, seed = o.seed, offset = done, noise_stream = b,
+                          sampler = sampler, schedule = sched, steps = steps, cfg = cfg, noise = noise,
+                          use_ema = o.use_ema, shape = shape }
+      calls = calls + (c or 0)
+    end
+    if mode == "dir" then
+      if x then core.save_pngs(x, out, done) end
+    else
+      if world > 1 then x = dist.bcast_tensor(x, owner) end
+      if rank == 0 then
+        if mode == "npz" then z:append(x) else parts[#parts + 1] = x end
+      end
+    end
     done, b = done + m, b + 1
     if prog then prog:update(done) end
   end
   if prog then prog:finish() end
+  if world > 1 then
+    local all = 0
+    for r = 0, world - 1 do all = all + tonumber(dist.bcast_string(tostring(calls), r)) end
+    calls = all
+    dist.barrier() -- every rank's PNGs are written
+  end
+  if rank ~= 0 then return calls end
   if mode == "npz" then
     z:finish(labels)
   elseif mode == "grid" then
