@@ -40,7 +40,8 @@ static const char sample_help[] =
     "Image i starts from position i of the seed's noise stream, so a deterministic\n"
     "sampler (lms, heun, dpmpp_2m, ddim, ...) gives image i whatever --batch is;\n"
     "a stochastic sampler draws its step noise per batch (Brownian noise per image),\n"
-    "so its images also depend on --batch.\n"
+    "so its images also depend on --batch. Under mpirun the batches are split over\n"
+    "the ranks and the files are those of one process (docs/distributed.md).\n"
     "\n"
     "exit status: 0 success, 1 failure, 2 usage error\n";
 
