@@ -647,55 +647,68 @@ static int is_torch_file(const char *path) {
     return k == 4 && ((h[0] == 'P' && h[1] == 'K' && h[2] == 3 && h[3] == 4) || h[0] == 0x80);
 }
 
-/* dk.load_weights from a torch.save file: the tensor prefix..name of each
- * parameter (prefix e.g. "model_ema." for a k-diffusion checkpoint). */
-static int load_weights_torch(lua_State *L, dk_instance *m, const char *path, const char *prefix) {
-    dk_error err;
-    dk_pt_file *f = dk_pt_open(path, &err);
-    if (!f) return dkl_error(L, &err);
-    dk_status st = DK_OK;
-    for (size_t i = 0; i < dk_params_count(m->params) && !st; i++) {
+/* The tensor `name` of an open file, checked against the parameter `like`
+ * (shape; converted to its dtype). One per file format of dk.load_weights. */
+typedef dk_tensor *(*weight_get_fn)(const void *file, const char *label, const char *name, const dk_tensor *like,
+                                    dk_error *err);
+
+static dk_tensor *weight_get_st(const void *file, const char *label, const char *name, const dk_tensor *like,
+                                dk_error *err) {
+    (void)label;
+    if (dk_checkpoint_check_entry(file, name, like, "parameter", err) != DK_OK) return NULL;
+    return dk_st_get_as(file, name, like->dtype, err);
+}
+
+static dk_tensor *weight_get_pt(const void *file, const char *label, const char *name, const dk_tensor *like,
+                                dk_error *err) {
+    const dk_pv *v = NULL;
+    if (dk_pt_find(file, name, &v, err) != DK_OK) return NULL;
+    dk_tensor *t = dk_pv_tensor_as(v, like->dtype, err);
+    if (t && !dk_tensor_same_shape(t, like)) {
+        char a[96], b[96];
+        dk_error_set(err, DK_ESHAPE, "%s: '%s' is %s, the model's parameter is %s", label, name, dk_shape_str(t, a, sizeof a),
+                     dk_shape_str(like, b, sizeof b));
+        dk_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* Copies the tensor prefix..name of each parameter from the file. */
+static dk_status load_params(dk_instance *m, const char *prefix, weight_get_fn get, const void *file, const char *label,
+                             dk_error *err) {
+    for (size_t i = 0; i < dk_params_count(m->params); i++) {
         dk_param *p = dk_params_at(m->params, i);
         char name[512];
         snprintf(name, sizeof name, "%s%s", prefix, p->var.name);
-        const dk_pv *v = NULL;
-        st = dk_pt_find(f, name, &v, &err);
-        dk_tensor *t = NULL;
-        if (!st && !(t = dk_pv_tensor_as(v, p->var.value->dtype, &err))) st = err.code;
-        if (!st && !dk_tensor_same_shape(t, p->var.value)) {
-            char a[96], b[96];
-            st = dk_error_set(&err, DK_ESHAPE, "%s: '%s' is %s, the model's parameter is %s", path, name,
-                              dk_shape_str(t, a, sizeof a), dk_shape_str(p->var.value, b, sizeof b));
-        }
-        if (!st) st = dk_tensor_copy(p->var.value, t, &err);
+        dk_tensor *t = get(file, label, name, p->var.value, err);
+        if (!t) return err->code;
+        dk_status st = dk_tensor_copy(p->var.value, t, err);
         dk_tensor_free(t);
+        if (st) return st;
     }
-    dk_pt_close(f);
-    if (st) return dkl_error(L, &err);
-    return 0;
+    return DK_OK;
 }
 
+/* dk.load_weights(model, path [, prefix]): a safetensors file, or a
+ * torch.save file (prefix e.g. "model_ema." for a k-diffusion checkpoint). */
 static int l_load_weights(lua_State *L) {
     dk_instance *m = dkl_plugin_check(L, 1, DK_KIND_MODEL);
     const char *path = luaL_checkstring(L, 2);
     const char *prefix = luaL_optstring(L, 3, "");
-    if (is_torch_file(path)) return load_weights_torch(L, m, path, prefix);
     dk_error err;
-    dk_st_file *f = dk_st_open(path, &err);
-    if (!f) return dkl_error(L, &err);
-    dk_status st = DK_OK;
-    for (size_t i = 0; i < dk_params_count(m->params) && !st; i++) {
-        dk_param *p = dk_params_at(m->params, i);
-        char name[512];
-        snprintf(name, sizeof name, "%s%s", prefix, p->var.name);
-        st = dk_checkpoint_check_entry(f, name, p->var.value, "parameter", &err);
-        if (!st) {
-            dk_tensor *t = dk_st_get(f, name, &err);
-            if (!t) st = err.code;
-            else { st = dk_tensor_copy(p->var.value, t, &err); dk_tensor_free(t); }
-        }
+    dk_status st;
+    if (is_torch_file(path)) {
+        dk_pt_file *f = dk_pt_open(path, &err);
+        if (!f) return dkl_error(L, &err);
+        st = load_params(m, prefix, weight_get_pt, f, path, &err);
+        dk_pt_close(f);
+    } else {
+        dk_st_file *f = dk_st_open(path, &err);
+        if (!f) return dkl_error(L, &err);
+        st = load_params(m, prefix, weight_get_st, f, path, &err);
+        dk_st_close(f);
     }
-    dk_st_close(f);
     if (st) return dkl_error(L, &err);
     return 0;
 }
