@@ -304,12 +304,20 @@ local function write_atomic(path, text)
   local ok, e = dk.write_atomic(path, text)
   if not ok then dk.fail(e) end
 end
+M.write_atomic = write_atomic
 
-local function read_metrics(path)
+-- A whole file's text, or nil if it cannot be opened.
+function M.read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
   f:close()
+  return s
+end
+
+local function read_metrics(path)
+  local s = M.read_file(path)
+  if not s then return nil end
   -- read as data, never run (docs/reliability.md): a damaged file is ignored
   local ok, t = pcall(dk.parse_literal, s, path)
   if ok and type(t) == "table" then return t end

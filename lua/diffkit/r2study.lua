@@ -73,19 +73,7 @@ function M.curve_chart(o)
     xlabel = "training step", ylabel = o.ylabel or "FID", series = series }
 end
 
-local function write(path, text)
-  if dk.dist.rank() ~= 0 then return end -- under mpirun rank 0 writes (docs/distributed.md)
-  local ok, e = dk.write_atomic(path, text)
-  if not ok then dk.fail(e) end
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local write, read = paper.write_atomic, paper.read_file -- rank 0 writes, atomically
 
 -- The results section (markdown lines) of the finished rows.
 function M.results_md(res, o, P, noise, imgdir)
