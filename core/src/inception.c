@@ -529,16 +529,22 @@ static act chain(fwd *f, act a, int len, float *dst) {
 
 static float *slice(float *y, int c0, int H, int W) { return y ? y + (size_t)c0 * (size_t)H * (size_t)W : NULL; }
 
+/* branch_pool: 3x3 stride-1 pooling (average without the padding, or max),
+ * then the branch's 1x1 conv into out */
+static void pool_branch(fwd *f, act x, int is_max, float *out) {
+    act p = {fa(f, numel(x)), x.C, x.H, x.W};
+    if (!f->fail) pool3s1(x.x, x.C, x.H, x.W, p.x, is_max);
+    chain(f, p, 1, out);
+    free(p.x);
+}
+
 /* FIDInceptionA: [branch1x1 64, branch5x5 64, branch3x3dbl 96, branch_pool pool] */
 static act block_a(fwd *f, act x, int pool) {
     act y = {fa(f, (size_t)(224 + pool) * (size_t)x.H * (size_t)x.W), 224 + pool, x.H, x.W};
     chain(f, x, 1, slice(y.x, 0, x.H, x.W));
     chain(f, x, 2, slice(y.x, 64, x.H, x.W));
     chain(f, x, 3, slice(y.x, 128, x.H, x.W));
-    act p = {fa(f, numel(x)), x.C, x.H, x.W};
-    if (!f->fail) pool3s1(x.x, x.C, x.H, x.W, p.x, 0);
-    chain(f, p, 1, slice(y.x, 224, x.H, x.W));
-    free(p.x);
+    pool_branch(f, x, 0, slice(y.x, 224, x.H, x.W));
     return y;
 }
 
@@ -558,10 +564,7 @@ static act block_c(fwd *f, act x) {
     chain(f, x, 1, slice(y.x, 0, x.H, x.W));
     chain(f, x, 3, slice(y.x, 192, x.H, x.W));
     chain(f, x, 5, slice(y.x, 384, x.H, x.W));
-    act p = {fa(f, numel(x)), x.C, x.H, x.W};
-    if (!f->fail) pool3s1(x.x, x.C, x.H, x.W, p.x, 0);
-    chain(f, p, 1, slice(y.x, 576, x.H, x.W));
-    free(p.x);
+    pool_branch(f, x, 0, slice(y.x, 576, x.H, x.W));
     return y;
 }
 
@@ -594,10 +597,7 @@ static act block_e(fwd *f, act x, int is_max) {
     run(f, v, slice(y.x, 1472, H, W));     /* branch3x3dbl_3b */
     free(u.x);
     free(v.x);
-    act p = {fa(f, numel(x)), x.C, H, W};
-    if (!f->fail) pool3s1(x.x, x.C, H, W, p.x, is_max);
-    chain(f, p, 1, slice(y.x, 1856, H, W)); /* branch_pool */
-    free(p.x);
+    pool_branch(f, x, is_max, slice(y.x, 1856, H, W));
     return y;
 }
 
