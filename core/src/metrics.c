@@ -46,12 +46,12 @@ static int cmp_eig(const void *a, const void *b) {
 extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w, double *work,
                     const int *lwork, int *iwork, const int *liwork, int *info, size_t jobz_len, size_t uplo_len);
 
-/* dk_sym_eig for n > DK_SYM_EIG_JACOBI_MAX: LAPACK dsyevd (O(n^3) once; the
- * cyclic Jacobi below needs O(n^3) per sweep, minutes at the 2048 features
- * of the FID Inception). Eigenvalues ascending, as Jacobi gives them. */
-static dk_status sym_eig_lapack(const double *a, size_t N, double *w, double *v, dk_error *err) {
-    if (N > 46340) return dk_error_set(err, DK_EINVAL, "dk_sym_eig: a %zu x %zu matrix is too large for LAPACK's int sizes", N, N);
-    double *b = malloc(sizeof(double) * N * N);
+/* The symmetric part (a + a^T) / 2 of an N x N matrix, in new memory (row-
+ * and column-major alike) into *out, and its squared Frobenius norm; an
+ * error when out of memory or an entry is not finite. */
+static dk_status sym_copy(const double *a, size_t N, double **out, double *frob2, dk_error *err) {
+    double *b = malloc(sizeof(double) * N * N), f = 0;
+    *out = NULL;
     if (!b) return dk_error_set(err, DK_ENOMEM, "dk_sym_eig: out of memory for a %zu x %zu matrix", N, N);
     for (size_t i = 0; i < N; i++)
         for (size_t j = 0; j < N; j++) {
@@ -60,8 +60,21 @@ static dk_status sym_eig_lapack(const double *a, size_t N, double *w, double *v,
                 free(b);
                 return dk_error_set(err, DK_ENUMERIC, "dk_sym_eig: entry (%zu, %zu) is not finite", i, j);
             }
-            b[i * N + j] = x; /* symmetric: row- and column-major alike */
+            b[i * N + j] = x;
+            f += x * x;
         }
+    if (frob2) *frob2 = f;
+    *out = b;
+    return DK_OK;
+}
+
+/* dk_sym_eig for n > DK_SYM_EIG_JACOBI_MAX: LAPACK dsyevd (O(n^3) once; the
+ * cyclic Jacobi below needs O(n^3) per sweep, minutes at the 2048 features
+ * of the FID Inception). Eigenvalues ascending, as Jacobi gives them. */
+static dk_status sym_eig_lapack(const double *a, size_t N, double *w, double *v, dk_error *err) {
+    if (N > 46340) return dk_error_set(err, DK_EINVAL, "dk_sym_eig: a %zu x %zu matrix is too large for LAPACK's int sizes", N, N);
+    double *b;
+    DK_TRY(sym_copy(a, N, &b, NULL, err));
     int n = (int)N, lwork = -1, liwork = -1, info = 0, iw = 0;
     double wq = 0;
     const char *jobz = v ? "V" : "N";
@@ -91,19 +104,8 @@ dk_status dk_sym_eig(const double *a, int64_t n, double *w, double *v, dk_error 
     if (n < 1 || !a || !w) return dk_error_set(err, DK_EINVAL, "dk_sym_eig: need a matrix of size >= 1 (got %lld)", (long long)n);
     size_t N = (size_t)n;
     if (n > DK_SYM_EIG_JACOBI_MAX) return sym_eig_lapack(a, N, w, v, err);
-    double *b = malloc(sizeof(double) * N * N), *vv = v ? v : NULL;
-    if (!b) return dk_error_set(err, DK_ENOMEM, "dk_sym_eig: out of memory for a %lld x %lld matrix", (long long)n, (long long)n);
-    double frob = 0;
-    for (size_t i = 0; i < N; i++)
-        for (size_t j = 0; j < N; j++) {
-            double x = 0.5 * (a[i * N + j] + a[j * N + i]);
-            if (!isfinite(x)) {
-                free(b);
-                return dk_error_set(err, DK_ENUMERIC, "dk_sym_eig: entry (%zu, %zu) is not finite", i, j);
-            }
-            b[i * N + j] = x;
-            frob += x * x;
-        }
+    double frob = 0, *vv = v ? v : NULL, *b;
+    DK_TRY(sym_copy(a, N, &b, &frob, err));
     if (vv) {
         memset(vv, 0, sizeof(double) * N * N);
         for (size_t i = 0; i < N; i++) vv[i * N + i] = 1;
